@@ -1,0 +1,717 @@
+//! The resolved configuration: `OTEL_*` environment variables, then code.
+//!
+//! [`Config::from_env`] applies every variable of the OpenTelemetry SDK
+//! specification that matters to a service, including those the Rust SDK
+//! ignores (`OTEL_SDK_DISABLED`, `OTEL_PROPAGATORS`, `OTEL_*_EXPORTER`,
+//! case-insensitive samplers, percent-decoded `OTEL_RESOURCE_ATTRIBUTES`,
+//! attribute limits, Prometheus host/port). The builder in [`crate::TelemetryBuilder`]
+//! then overrides what the code sets.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::env::{EnvReader, parse_key_values};
+use crate::propagation::PropagatorKind;
+
+/// Where a signal goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExporterKind {
+    /// OTLP push to a collector.
+    Otlp,
+    /// Human-readable lines on stdout (debugging).
+    Console,
+    /// Prometheus pull (`/metrics`); metrics only.
+    Prometheus,
+}
+
+impl ExporterKind {
+    fn parse(name: &str, allow_prometheus: bool) -> Option<Self> {
+        match name {
+            "otlp" => Some(Self::Otlp),
+            "console" | "logging" => Some(Self::Console),
+            "prometheus" if allow_prometheus => Some(Self::Prometheus),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Otlp => "otlp",
+            Self::Console => "console",
+            Self::Prometheus => "prometheus",
+        }
+    }
+}
+
+/// OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// gRPC (default port 4317).
+    Grpc,
+    /// HTTP with protobuf bodies (default port 4318); the spec's default.
+    HttpProtobuf,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Grpc => "grpc",
+            Self::HttpProtobuf => "http/protobuf",
+        })
+    }
+}
+
+/// OTLP payload compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// gzip.
+    Gzip,
+}
+
+/// The head sampler (`OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SamplerConfig {
+    /// Record every trace.
+    AlwaysOn,
+    /// Record nothing.
+    AlwaysOff,
+    /// Keep a fraction of traces by trace id.
+    TraceIdRatio(f64),
+    /// Follow the parent; roots always sampled (default).
+    ParentBasedAlwaysOn,
+    /// Follow the parent; roots never sampled.
+    ParentBasedAlwaysOff,
+    /// Follow the parent; roots sampled by ratio.
+    ParentBasedTraceIdRatio(f64),
+}
+
+impl fmt::Display for SamplerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AlwaysOn => f.write_str("always_on"),
+            Self::AlwaysOff => f.write_str("always_off"),
+            Self::TraceIdRatio(r) => write!(f, "traceidratio({r})"),
+            Self::ParentBasedAlwaysOn => f.write_str("parentbased_always_on"),
+            Self::ParentBasedAlwaysOff => f.write_str("parentbased_always_off"),
+            Self::ParentBasedTraceIdRatio(r) => write!(f, "parentbased_traceidratio({r})"),
+        }
+    }
+}
+
+/// Which signal an OTLP setting is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Spans.
+    Traces,
+    /// Metrics.
+    Metrics,
+    /// Log records.
+    Logs,
+}
+
+impl Signal {
+    fn env(self) -> &'static str {
+        match self {
+            Self::Traces => "TRACES",
+            Self::Metrics => "METRICS",
+            Self::Logs => "LOGS",
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Self::Traces => "v1/traces",
+            Self::Metrics => "v1/metrics",
+            Self::Logs => "v1/logs",
+        }
+    }
+}
+
+/// The OTLP settings of one signal, fully resolved.
+#[derive(Clone, PartialEq)]
+pub struct OtlpConfig {
+    /// Transport.
+    pub protocol: Protocol,
+    /// The URL requests go to (for HTTP, the signal path is included).
+    pub endpoint: String,
+    /// Extra request headers / gRPC metadata (never logged).
+    pub headers: Vec<(String, String)>,
+    /// Per-export timeout.
+    pub timeout: Duration,
+    /// Payload compression.
+    pub compression: Option<Compression>,
+}
+
+impl fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpConfig")
+            .field("protocol", &self.protocol)
+            .field("endpoint", &self.endpoint)
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .finish()
+    }
+}
+
+/// Header names with their values replaced: they often carry credentials.
+pub(crate) struct RedactedHeaders<'a>(pub(crate) &'a [(String, String)]);
+
+impl fmt::Debug for RedactedHeaders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| format!("{k}=<redacted>")))
+            .finish()
+    }
+}
+
+/// Raw OTLP variables, generic and per signal; resolved per signal on demand
+/// so that code overrides of the generic values still apply.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct OtlpVars {
+    pub(crate) endpoint: Option<String>,
+    pub(crate) protocol: Option<Protocol>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) compression: Option<Compression>,
+}
+
+/// Batch processor settings (`OTEL_BSP_*`, `OTEL_BLRP_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSettings {
+    /// Delay between two exports.
+    pub schedule_delay: Duration,
+    /// Queue bound; items beyond it are dropped and counted.
+    pub max_queue_size: usize,
+    /// Items per export.
+    pub max_export_batch_size: usize,
+    /// Time allowed for one export.
+    pub export_timeout: Duration,
+}
+
+/// Attribute limits (`OTEL_ATTRIBUTE_*`, `OTEL_SPAN_*`, `OTEL_EVENT_*`, `OTEL_LINK_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest string attribute value on spans (characters); `None` = no limit.
+    pub span_attribute_value_length: Option<usize>,
+    /// Attributes per span.
+    pub span_attribute_count: u32,
+    /// Events per span.
+    pub span_event_count: u32,
+    /// Links per span.
+    pub span_link_count: u32,
+    /// Attributes per span event.
+    pub event_attribute_count: u32,
+    /// Attributes per link.
+    pub link_attribute_count: u32,
+}
+
+/// Which measurements may carry exemplars (`OTEL_METRICS_EXEMPLAR_FILTER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExemplarFilter {
+    /// Only measurements taken inside a sampled span (default).
+    TraceBased,
+    /// Every measurement taken inside a span, sampled or not.
+    AlwaysOn,
+    /// None.
+    AlwaysOff,
+}
+
+/// How log lines are written to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line with `trace_id`/`span_id` (default).
+    Json,
+    /// Multi-line, coloured, for a terminal.
+    Pretty,
+    /// No stdout log output.
+    Off,
+}
+
+/// The complete configuration. Start from [`Config::from_env`], change fields
+/// in code (code wins), then hand it to [`crate::TelemetryBuilder`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    /// `OTEL_SDK_DISABLED`: no-op providers for every signal (propagation stays on).
+    pub sdk_disabled: bool,
+    /// `OTEL_SERVICE_NAME`.
+    pub service_name: Option<String>,
+    /// `OTEL_RESOURCE_ATTRIBUTES`, percent-decoded, plus code-given attributes.
+    pub resource_attributes: Vec<(String, String)>,
+    /// Resource attributes set in code; they win over every variable.
+    pub code_resource_attributes: Vec<(String, String)>,
+    /// `OTEL_PROPAGATORS`.
+    pub propagators: Vec<PropagatorKind>,
+    /// `OTEL_TRACES_SAMPLER` + `_ARG`.
+    pub sampler: SamplerConfig,
+    /// `OTEL_TRACES_EXPORTER`.
+    pub traces_exporters: Vec<ExporterKind>,
+    /// `OTEL_METRICS_EXPORTER`.
+    pub metrics_exporters: Vec<ExporterKind>,
+    /// `OTEL_LOGS_EXPORTER`.
+    pub logs_exporters: Vec<ExporterKind>,
+    pub(crate) otlp: OtlpVars,
+    pub(crate) otlp_signal: [OtlpVars; 3],
+    /// `OTEL_BSP_*`.
+    pub span_batch: BatchSettings,
+    /// `OTEL_BLRP_*`.
+    pub log_batch: BatchSettings,
+    /// `OTEL_METRIC_EXPORT_INTERVAL`.
+    pub metric_export_interval: Duration,
+    /// `OTEL_METRIC_EXPORT_TIMEOUT`.
+    pub metric_export_timeout: Duration,
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` is `delta`.
+    pub metrics_delta_temporality: bool,
+    /// `OTEL_METRICS_EXEMPLAR_FILTER`.
+    pub exemplar_filter: ExemplarFilter,
+    /// Attribute limits.
+    pub limits: Limits,
+    /// `OTEL_EXPORTER_PROMETHEUS_HOST` / `_PORT`: the standalone listener's
+    /// address, used when `prometheus` is named in `OTEL_METRICS_EXPORTER`.
+    pub prometheus_listen: (String, u16),
+    /// Start the standalone Prometheus listener.
+    pub prometheus_listener: bool,
+    /// `OTEL_LOG_LEVEL`: the SDK's own diagnostics (`opentelemetry*` targets).
+    pub sdk_log_level: String,
+    /// `RUST_LOG` (default `info`).
+    pub log_filter: String,
+    /// `TRACEWIRE_LOG_FORMAT`: `json` (default), `pretty` or `off`.
+    pub log_format: LogFormat,
+    warnings: Vec<String>,
+}
+
+const DEFAULT_BSP: BatchSettings = BatchSettings {
+    schedule_delay: Duration::from_millis(5000),
+    max_queue_size: 2048,
+    max_export_batch_size: 512,
+    export_timeout: Duration::from_millis(30000),
+};
+
+const DEFAULT_BLRP: BatchSettings = BatchSettings {
+    schedule_delay: Duration::from_millis(1000),
+    ..DEFAULT_BSP
+};
+
+impl Default for Config {
+    /// The configuration with no variable set.
+    fn default() -> Self {
+        Self::from_lookup(|_| None)
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let mut env = EnvReader::new(&lookup);
+        let config = Self::read(&mut env);
+        Self {
+            warnings: env.into_warnings(),
+            ..config
+        }
+    }
+
+    /// Problems found while reading the environment, one sentence each, naming
+    /// the variable and the value. [`crate::init`] logs them as warnings.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    fn read(env: &mut EnvReader<'_>) -> Self {
+        let sdk_disabled = env.bool("OTEL_SDK_DISABLED", false);
+        let service_name = env.get("OTEL_SERVICE_NAME");
+        let resource_attributes = match env.get("OTEL_RESOURCE_ATTRIBUTES") {
+            None => Vec::new(),
+            Some(raw) => parse_key_values(&raw).unwrap_or_else(|| {
+                env.warn("OTEL_RESOURCE_ATTRIBUTES", &raw, "no attributes from it");
+                Vec::new()
+            }),
+        };
+        let propagators = env
+            .list("OTEL_PROPAGATORS", |name| match name {
+                "tracecontext" => Some(PropagatorKind::TraceContext),
+                "baggage" => Some(PropagatorKind::Baggage),
+                "b3" => Some(PropagatorKind::B3),
+                "b3multi" => Some(PropagatorKind::B3Multi),
+                _ => None,
+            })
+            .unwrap_or_else(|| vec![PropagatorKind::TraceContext, PropagatorKind::Baggage]);
+
+        let sampler = read_sampler(env);
+
+        let otlp = read_otlp(env, "OTEL_EXPORTER_OTLP_");
+        let otlp_signal = [Signal::Traces, Signal::Metrics, Signal::Logs]
+            .map(|s| read_otlp(env, &format!("OTEL_EXPORTER_OTLP_{}_", s.env())));
+
+        // With no exporter variable, OTLP is used once an endpoint says where
+        // the collector is; before that a service with no collector would log
+        // an export error every few seconds. Metrics are always pullable.
+        let endpoint_set = |i: usize| otlp.endpoint.is_some() || otlp_signal[i].endpoint.is_some();
+        let default_push = |i: usize| {
+            if endpoint_set(i) {
+                vec![ExporterKind::Otlp]
+            } else {
+                vec![]
+            }
+        };
+        let traces_exporters = env
+            .list("OTEL_TRACES_EXPORTER", |n| ExporterKind::parse(n, false))
+            .unwrap_or_else(|| default_push(0));
+        let explicit_metrics = env.list("OTEL_METRICS_EXPORTER", |n| ExporterKind::parse(n, true));
+        let prometheus_listener = explicit_metrics
+            .as_ref()
+            .is_some_and(|m| m.contains(&ExporterKind::Prometheus));
+        let metrics_exporters = explicit_metrics.unwrap_or_else(|| {
+            let mut m = vec![ExporterKind::Prometheus];
+            m.extend(default_push(1));
+            m
+        });
+        let logs_exporters = env
+            .list("OTEL_LOGS_EXPORTER", |n| ExporterKind::parse(n, false))
+            .unwrap_or_else(|| default_push(2));
+
+        let span_batch = read_batch(env, "OTEL_BSP_", DEFAULT_BSP);
+        let log_batch = read_batch(env, "OTEL_BLRP_", DEFAULT_BLRP);
+
+        let metric_export_interval = env.millis(
+            "OTEL_METRIC_EXPORT_INTERVAL",
+            Duration::from_millis(60000),
+            false,
+        );
+        let metric_export_timeout = env.millis(
+            "OTEL_METRIC_EXPORT_TIMEOUT",
+            Duration::from_millis(30000),
+            true,
+        );
+        let metrics_delta_temporality =
+            match env.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE") {
+                None => false,
+                Some(v) => match v.to_ascii_lowercase().as_str() {
+                    "cumulative" => false,
+                    "delta" | "lowmemory" => true,
+                    _ => {
+                        env.warn(
+                            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                            &v,
+                            "cumulative",
+                        );
+                        false
+                    }
+                },
+            };
+        let exemplar_filter = match env.get("OTEL_METRICS_EXEMPLAR_FILTER") {
+            None => ExemplarFilter::TraceBased,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "trace_based" => ExemplarFilter::TraceBased,
+                "always_on" => ExemplarFilter::AlwaysOn,
+                "always_off" => ExemplarFilter::AlwaysOff,
+                _ => {
+                    env.warn("OTEL_METRICS_EXEMPLAR_FILTER", &v, "trace_based");
+                    ExemplarFilter::TraceBased
+                }
+            },
+        };
+
+        let limits = read_limits(env);
+
+        let prometheus_host = env
+            .get("OTEL_EXPORTER_PROMETHEUS_HOST")
+            .unwrap_or_else(|| "localhost".to_owned());
+        let prometheus_port = env.number("OTEL_EXPORTER_PROMETHEUS_PORT", 9464u16);
+
+        let sdk_log_level = match env.get("OTEL_LOG_LEVEL") {
+            None => "info".to_owned(),
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                l @ ("trace" | "debug" | "info" | "warn" | "error") => l.to_owned(),
+                "none" | "off" => "off".to_owned(),
+                _ => {
+                    env.warn("OTEL_LOG_LEVEL", &v, "info");
+                    "info".to_owned()
+                }
+            },
+        };
+        let log_filter = env.get("RUST_LOG").unwrap_or_else(|| "info".to_owned());
+        let log_format = match env.get("TRACEWIRE_LOG_FORMAT") {
+            None => LogFormat::Json,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "json" => LogFormat::Json,
+                "pretty" | "text" => LogFormat::Pretty,
+                "off" | "none" => LogFormat::Off,
+                _ => {
+                    env.warn("TRACEWIRE_LOG_FORMAT", &v, "json");
+                    LogFormat::Json
+                }
+            },
+        };
+        for tls in ["CERTIFICATE", "CLIENT_KEY", "CLIENT_CERTIFICATE"] {
+            let name = format!("OTEL_EXPORTER_OTLP_{tls}");
+            if env.get(&name).is_some() {
+                env.note(format!("{name} is not supported; configure TLS in code or terminate TLS at the collector"));
+            }
+        }
+        if env.get("OTEL_CONFIG_FILE").is_some() {
+            env.note("OTEL_CONFIG_FILE is not supported; the OTEL_* variables apply".to_owned());
+        }
+
+        Self {
+            sdk_disabled,
+            service_name,
+            resource_attributes,
+            code_resource_attributes: Vec::new(),
+            propagators,
+            sampler,
+            traces_exporters,
+            metrics_exporters,
+            logs_exporters,
+            otlp,
+            otlp_signal,
+            span_batch,
+            log_batch,
+            metric_export_interval,
+            metric_export_timeout,
+            metrics_delta_temporality,
+            exemplar_filter,
+            limits,
+            prometheus_listen: (prometheus_host, prometheus_port),
+            prometheus_listener,
+            sdk_log_level,
+            log_filter,
+            log_format,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The OTLP settings of `signal`: signal-specific variables beat generic
+    /// ones; a generic HTTP endpoint is a base to which `v1/{signal}` is
+    /// appended, a signal-specific one is used as is.
+    pub fn otlp(&self, signal: Signal) -> OtlpConfig {
+        let specific = &self.otlp_signal[signal as usize];
+        let generic = &self.otlp;
+        let protocol = specific
+            .protocol
+            .or(generic.protocol)
+            .unwrap_or(Protocol::HttpProtobuf);
+        let endpoint = match (protocol, &specific.endpoint, &generic.endpoint) {
+            (Protocol::HttpProtobuf, Some(url), _) => with_root_path(url),
+            (Protocol::HttpProtobuf, None, Some(base)) => join_path(base, signal.path()),
+            (Protocol::HttpProtobuf, None, None) => {
+                join_path("http://localhost:4318", signal.path())
+            }
+            (Protocol::Grpc, Some(url), _) | (Protocol::Grpc, None, Some(url)) => url.clone(),
+            (Protocol::Grpc, None, None) => "http://localhost:4317".to_owned(),
+        };
+        let headers = if specific.headers.is_empty() {
+            &generic.headers
+        } else {
+            &specific.headers
+        };
+        OtlpConfig {
+            protocol,
+            endpoint,
+            headers: headers.clone(),
+            timeout: specific
+                .timeout
+                .or(generic.timeout)
+                .unwrap_or(Duration::from_secs(10)),
+            compression: specific.compression.or(generic.compression),
+        }
+    }
+
+    /// Sets the generic OTLP endpoint (a base URL, like `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub fn set_otlp_endpoint(&mut self, base: impl Into<String>) {
+        self.otlp.endpoint = Some(base.into());
+    }
+
+    /// Sets the OTLP transport for every signal.
+    pub fn set_otlp_protocol(&mut self, protocol: Protocol) {
+        self.otlp.protocol = Some(protocol);
+        for s in &mut self.otlp_signal {
+            s.protocol = None;
+        }
+    }
+
+    /// One line describing the resolved configuration, with header values
+    /// redacted; `init` logs it at INFO.
+    pub fn summary(&self, service_name: &str) -> String {
+        let names = |v: &[ExporterKind]| -> String {
+            if v.is_empty() {
+                "none".into()
+            } else {
+                v.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(",")
+            }
+        };
+        let mut s = format!(
+            "service={service_name} traces={} metrics={} logs={} sampler={} propagators={}",
+            names(&self.traces_exporters),
+            names(&self.metrics_exporters),
+            names(&self.logs_exporters),
+            self.sampler,
+            if self.propagators.is_empty() {
+                "none".to_owned()
+            } else {
+                self.propagators
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+        );
+        for (signal, exporters) in [
+            (Signal::Traces, &self.traces_exporters),
+            (Signal::Metrics, &self.metrics_exporters),
+            (Signal::Logs, &self.logs_exporters),
+        ] {
+            if exporters.contains(&ExporterKind::Otlp) {
+                let o = self.otlp(signal);
+                s.push_str(&format!(
+                    " otlp.{}={} ({}, headers={:?})",
+                    signal.env().to_ascii_lowercase(),
+                    o.endpoint,
+                    o.protocol,
+                    RedactedHeaders(&o.headers)
+                ));
+            }
+        }
+        if self.sdk_disabled {
+            s.push_str(" sdk_disabled=true");
+        }
+        if self.prometheus_listener {
+            s.push_str(&format!(
+                " prometheus_listener={}:{}",
+                self.prometheus_listen.0, self.prometheus_listen.1
+            ));
+        }
+        s
+    }
+}
+
+fn read_sampler(env: &mut EnvReader<'_>) -> SamplerConfig {
+    const NAME: &str = "OTEL_TRACES_SAMPLER";
+    let ratio = |env: &mut EnvReader<'_>| -> f64 {
+        match env.get("OTEL_TRACES_SAMPLER_ARG") {
+            None => 1.0,
+            Some(v) => match v.parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => r,
+                _ => {
+                    env.warn("OTEL_TRACES_SAMPLER_ARG", &v, 1.0);
+                    1.0
+                }
+            },
+        }
+    };
+    let Some(raw) = env.get(NAME) else {
+        return SamplerConfig::ParentBasedAlwaysOn;
+    };
+    match raw.to_ascii_lowercase().as_str() {
+        "always_on" => SamplerConfig::AlwaysOn,
+        "always_off" => SamplerConfig::AlwaysOff,
+        "traceidratio" => SamplerConfig::TraceIdRatio(ratio(env)),
+        "parentbased_always_on" => SamplerConfig::ParentBasedAlwaysOn,
+        "parentbased_always_off" => SamplerConfig::ParentBasedAlwaysOff,
+        "parentbased_traceidratio" => SamplerConfig::ParentBasedTraceIdRatio(ratio(env)),
+        _ => {
+            env.warn(NAME, &raw, "parentbased_always_on");
+            SamplerConfig::ParentBasedAlwaysOn
+        }
+    }
+}
+
+fn read_otlp(env: &mut EnvReader<'_>, prefix: &str) -> OtlpVars {
+    let var = |suffix: &str| format!("{prefix}{suffix}");
+    let protocol = env
+        .get(&var("PROTOCOL"))
+        .and_then(|v| match v.to_ascii_lowercase().as_str() {
+            "grpc" => Some(Protocol::Grpc),
+            "http/protobuf" => Some(Protocol::HttpProtobuf),
+            _ => {
+                env.warn(&var("PROTOCOL"), &v, "http/protobuf");
+                None
+            }
+        });
+    let headers = match env.get(&var("HEADERS")) {
+        None => Vec::new(),
+        Some(raw) => parse_key_values(&raw).unwrap_or_else(|| {
+            // The value may hold a credential: name the variable, not the value.
+            env.note(format!(
+                "invalid value for {}; no headers from it",
+                var("HEADERS")
+            ));
+            Vec::new()
+        }),
+    };
+    let timeout = env
+        .get(&var("TIMEOUT"))
+        .map(|_| env.millis(&var("TIMEOUT"), Duration::from_secs(10), true));
+    let compression =
+        env.get(&var("COMPRESSION"))
+            .and_then(|v| match v.to_ascii_lowercase().as_str() {
+                "gzip" => Some(Compression::Gzip),
+                "none" => None,
+                _ => {
+                    env.warn(&var("COMPRESSION"), &v, "none");
+                    None
+                }
+            });
+    let endpoint = env.get(&var("ENDPOINT")).and_then(|v| {
+        if v.starts_with("http://") || v.starts_with("https://") {
+            Some(v)
+        } else {
+            env.warn(&var("ENDPOINT"), &v, "the default endpoint");
+            None
+        }
+    });
+    OtlpVars {
+        endpoint,
+        protocol,
+        headers,
+        timeout,
+        compression,
+    }
+}
+
+fn read_batch(env: &mut EnvReader<'_>, prefix: &str, default: BatchSettings) -> BatchSettings {
+    let var = |suffix: &str| format!("{prefix}{suffix}");
+    let max_queue_size = env.positive(&var("MAX_QUEUE_SIZE"), default.max_queue_size);
+    let batch = env.positive(&var("MAX_EXPORT_BATCH_SIZE"), default.max_export_batch_size);
+    BatchSettings {
+        schedule_delay: env.millis(&var("SCHEDULE_DELAY"), default.schedule_delay, false),
+        max_queue_size,
+        // The spec: the batch size must not exceed the queue size.
+        max_export_batch_size: batch.min(max_queue_size),
+        export_timeout: env.millis(&var("EXPORT_TIMEOUT"), default.export_timeout, true),
+    }
+}
+
+fn read_limits(env: &mut EnvReader<'_>) -> Limits {
+    let general_length = env.limit("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT");
+    let general_count = env.number("OTEL_ATTRIBUTE_COUNT_LIMIT", 128u32);
+    let span_length = env
+        .limit("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT")
+        .or(general_length);
+    Limits {
+        span_attribute_value_length: span_length,
+        span_attribute_count: env.number("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", general_count),
+        span_event_count: env.number("OTEL_SPAN_EVENT_COUNT_LIMIT", 128u32),
+        span_link_count: env.number("OTEL_SPAN_LINK_COUNT_LIMIT", 128u32),
+        event_attribute_count: env.number("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", general_count),
+        link_attribute_count: env.number("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", general_count),
+    }
+}
+
+/// A signal-specific URL is used as is, except that an empty path becomes `/`.
+fn with_root_path(url: &str) -> String {
+    match url.split_once("://") {
+        Some((_, rest)) if !rest.contains('/') => format!("{url}/"),
+        _ => url.to_owned(),
+    }
+}
+
+/// Appends `path` to a base URL with exactly one `/` between them.
+fn join_path(base: &str, path: &str) -> String {
+    format!("{}/{path}", base.trim_end_matches('/'))
+}

@@ -1,0 +1,319 @@
+//! Bounded span queue with every drop counted, and attribute value limits.
+//!
+//! The SDK's batch processor drops spans silently when its queue is full.
+//! [`CountedSpanProcessor`] sits in front of it and keeps its own count of
+//! spans queued or being exported; at capacity it drops the span itself and
+//! counts it. [`CountedSpanExporter`] releases the count once an export ends
+//! and counts failed exports. Both feed the SDK self-observability metrics
+//! `otel.sdk.processor.span.processed` and `otel.sdk.exporter.span.exported`
+//! (with `error.type` on the failures), visible on `/metrics` as
+//! `otel_sdk_processor_span_processed_total` and
+//! `otel_sdk_exporter_span_exported_total`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use opentelemetry::metrics::{Counter, Meter};
+use opentelemetry::{Context, KeyValue, StringValue, Value};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{LogBatch, LogExporter};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+
+/// Totals kept in-process (also exported as metrics), for [`crate::Telemetry::stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Totals {
+    pub(crate) spans_queue_full: AtomicU64,
+    pub(crate) spans_export_failed: AtomicU64,
+    pub(crate) spans_exported: AtomicU64,
+    pub(crate) logs_export_failed: AtomicU64,
+}
+
+/// Counts of telemetry the pipeline had to give up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PipelineStats {
+    /// Spans dropped because the export queue was full.
+    pub spans_dropped_queue_full: u64,
+    /// Spans lost in failed exports (collector down, 5xx, timeout).
+    pub spans_failed_export: u64,
+    /// Spans exported successfully.
+    pub spans_exported: u64,
+    /// Log records lost in failed exports.
+    pub logs_failed_export: u64,
+}
+
+impl Totals {
+    pub(crate) fn snapshot(&self) -> PipelineStats {
+        PipelineStats {
+            spans_dropped_queue_full: self.spans_queue_full.load(Ordering::Relaxed),
+            spans_failed_export: self.spans_export_failed.load(Ordering::Relaxed),
+            spans_exported: self.spans_exported.load(Ordering::Relaxed),
+            logs_failed_export: self.logs_export_failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Instruments for the SDK self-observability metrics.
+#[derive(Debug, Clone)]
+pub(crate) struct SelfMetrics {
+    processed: Counter<u64>,
+    exported_spans: Counter<u64>,
+    exported_logs: Counter<u64>,
+    processor_attrs: [KeyValue; 1],
+    queue_full_attrs: [KeyValue; 2],
+    pub(crate) totals: Arc<Totals>,
+}
+
+impl SelfMetrics {
+    pub(crate) fn new(meter: &Meter, totals: Arc<Totals>) -> Self {
+        Self {
+            processed: meter
+                .u64_counter("otel.sdk.processor.span.processed")
+                .with_unit("{span}")
+                .with_description(
+                    "Spans handed to the batch processor, with error.type when dropped",
+                )
+                .build(),
+            exported_spans: meter
+                .u64_counter("otel.sdk.exporter.span.exported")
+                .with_unit("{span}")
+                .with_description(
+                    "Spans the exporter handled, with error.type when the export failed",
+                )
+                .build(),
+            exported_logs: meter
+                .u64_counter("otel.sdk.exporter.log.exported")
+                .with_unit("{log_record}")
+                .with_description(
+                    "Log records the exporter handled, with error.type when the export failed",
+                )
+                .build(),
+            processor_attrs: [KeyValue::new(
+                "otel.component.type",
+                "batching_span_processor",
+            )],
+            queue_full_attrs: [
+                KeyValue::new("otel.component.type", "batching_span_processor"),
+                KeyValue::new("error.type", "queue_full"),
+            ],
+            totals,
+        }
+    }
+}
+
+/// Gatekeeper in front of the SDK batch processor; see the module docs.
+#[derive(Debug)]
+pub(crate) struct CountedSpanProcessor<P> {
+    inner: P,
+    in_flight: Arc<AtomicUsize>,
+    capacity: usize,
+    value_length_limit: Option<usize>,
+    metrics: SelfMetrics,
+}
+
+impl<P> CountedSpanProcessor<P> {
+    pub(crate) fn new(
+        inner: P,
+        in_flight: Arc<AtomicUsize>,
+        capacity: usize,
+        value_length_limit: Option<usize>,
+        metrics: SelfMetrics,
+    ) -> Self {
+        Self {
+            inner,
+            in_flight,
+            capacity,
+            value_length_limit,
+            metrics,
+        }
+    }
+}
+
+/// Truncates string values (and strings in arrays) to `limit` characters.
+pub(crate) fn truncate_value(value: &mut Value, limit: usize) {
+    let cut =
+        |s: &str| -> Option<String> { s.char_indices().nth(limit).map(|(i, _)| s[..i].to_owned()) };
+    match value {
+        Value::String(s) => {
+            if let Some(short) = cut(s.as_str()) {
+                *s = StringValue::from(short);
+            }
+        }
+        Value::Array(opentelemetry::Array::String(items)) => {
+            for s in items.iter_mut() {
+                if let Some(short) = cut(s.as_str()) {
+                    *s = StringValue::from(short);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+impl<P: SpanProcessor> SpanProcessor for CountedSpanProcessor<P> {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, mut span: SpanData) {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.metrics
+                .totals
+                .spans_queue_full
+                .fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .processed
+                .add(1, &self.metrics.queue_full_attrs);
+            return;
+        }
+        if let Some(limit) = self.value_length_limit {
+            for kv in &mut span.attributes {
+                truncate_value(&mut kv.value, limit);
+            }
+        }
+        self.metrics.processed.add(1, &self.metrics.processor_attrs);
+        self.inner.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Releases queue slots after each export and counts its outcome.
+#[derive(Debug)]
+pub(crate) struct CountedSpanExporter<E> {
+    inner: E,
+    in_flight: Arc<AtomicUsize>,
+    metrics: SelfMetrics,
+    component: [KeyValue; 1],
+}
+
+impl<E> CountedSpanExporter<E> {
+    pub(crate) fn new(
+        inner: E,
+        in_flight: Arc<AtomicUsize>,
+        metrics: SelfMetrics,
+        component: &'static str,
+    ) -> Self {
+        Self {
+            inner,
+            in_flight,
+            metrics,
+            component: [KeyValue::new("otel.component.type", component)],
+        }
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for CountedSpanExporter<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let n = batch.len();
+        let result = self.inner.export(batch).await;
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            });
+        match &result {
+            Ok(()) => {
+                self.metrics
+                    .totals
+                    .spans_exported
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                self.metrics.exported_spans.add(n as u64, &self.component);
+            }
+            Err(e) => {
+                self.metrics
+                    .totals
+                    .spans_export_failed
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                let attrs = [
+                    self.component[0].clone(),
+                    KeyValue::new("error.type", error_type(e)),
+                ];
+                self.metrics.exported_spans.add(n as u64, &attrs);
+            }
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Counts failed log exports.
+#[derive(Debug)]
+pub(crate) struct CountedLogExporter<E> {
+    inner: E,
+    metrics: SelfMetrics,
+    component: [KeyValue; 1],
+}
+
+impl<E> CountedLogExporter<E> {
+    pub(crate) fn new(inner: E, metrics: SelfMetrics, component: &'static str) -> Self {
+        Self {
+            inner,
+            metrics,
+            component: [KeyValue::new("otel.component.type", component)],
+        }
+    }
+}
+
+impl<E: LogExporter> LogExporter for CountedLogExporter<E> {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        let n = batch.iter().count() as u64;
+        let result = self.inner.export(batch).await;
+        match &result {
+            Ok(()) => self.metrics.exported_logs.add(n, &self.component),
+            Err(e) => {
+                self.metrics
+                    .totals
+                    .logs_export_failed
+                    .fetch_add(n, Ordering::Relaxed);
+                let attrs = [
+                    self.component[0].clone(),
+                    KeyValue::new("error.type", error_type(e)),
+                ];
+                self.metrics.exported_logs.add(n, &attrs);
+            }
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// A low-cardinality class for an export error.
+fn error_type(e: &opentelemetry_sdk::error::OTelSdkError) -> &'static str {
+    use opentelemetry_sdk::error::OTelSdkError;
+    match e {
+        OTelSdkError::Timeout(_) => "timeout",
+        OTelSdkError::AlreadyShutdown => "shutdown",
+        _ => "export_failed",
+    }
+}

@@ -1,0 +1,146 @@
+//! Building the exporters each signal was configured with.
+
+pub(crate) mod accounting;
+pub(crate) mod runtime;
+
+use std::collections::HashMap;
+
+use crate::config::{Compression, OtlpConfig, Protocol};
+use crate::error::Error;
+use runtime::TelemetryRuntime;
+
+/// Builds on a thread with no Tokio context (the blocking HTTP client must not
+/// be created or dropped inside a runtime), or, for gRPC, inside the telemetry
+/// runtime so the channel's tasks live there.
+fn build_off_runtime<T: Send>(
+    protocol: Protocol,
+    runtime: &TelemetryRuntime,
+    build: impl FnOnce() -> Result<T, opentelemetry_otlp::ExporterBuildError> + Send,
+) -> Result<T, Error> {
+    let result = match protocol {
+        Protocol::Grpc => {
+            let _entered = runtime.handle().enter();
+            build()
+        }
+        Protocol::HttpProtobuf => std::thread::scope(|scope| {
+            scope.spawn(build).join().unwrap_or_else(|_| {
+                Err(opentelemetry_otlp::ExporterBuildError::InternalFailure(
+                    "exporter build panicked".into(),
+                ))
+            })
+        }),
+    };
+    result.map_err(|e| Error::Exporter(e.to_string()))
+}
+
+fn headers(config: &OtlpConfig) -> HashMap<String, String> {
+    config.headers.iter().cloned().collect()
+}
+
+#[cfg(feature = "otlp-grpc")]
+fn metadata(config: &OtlpConfig) -> opentelemetry_otlp::tonic_types::metadata::MetadataMap {
+    let mut map = http::HeaderMap::new();
+    for (k, v) in &config.headers {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::try_from(k.as_str()),
+            http::HeaderValue::try_from(v.as_str()),
+        ) {
+            map.append(k, v);
+        }
+    }
+    opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(map)
+}
+
+fn compression(config: &OtlpConfig) -> Option<opentelemetry_otlp::Compression> {
+    config
+        .compression
+        .map(|Compression::Gzip| opentelemetry_otlp::Compression::Gzip)
+}
+
+#[allow(dead_code)]
+fn unsupported(protocol: Protocol) -> Error {
+    Error::Exporter(format!(
+        "OTLP protocol {protocol} needs the tracewire feature that enables it"
+    ))
+}
+
+/// Builds an OTLP exporter from its `…Exporter::builder()` expression with the
+/// transport, endpoint, timeout, headers and compression of `config`.
+macro_rules! build_otlp {
+    ($config:expr, $runtime:expr, $builder:expr) => {{
+        use opentelemetry_otlp::WithExportConfig as _;
+        let config: &OtlpConfig = $config;
+        match config.protocol {
+            #[cfg(feature = "otlp-http")]
+            Protocol::HttpProtobuf => build_off_runtime(config.protocol, $runtime, || {
+                use opentelemetry_otlp::WithHttpConfig as _;
+                let mut b = $builder
+                    .with_http()
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_endpoint(config.endpoint.clone())
+                    .with_timeout(config.timeout)
+                    .with_headers(headers(config));
+                if let Some(c) = compression(config) {
+                    b = b.with_compression(c);
+                }
+                b.build()
+            }),
+            #[cfg(feature = "otlp-grpc")]
+            Protocol::Grpc => build_off_runtime(config.protocol, $runtime, || {
+                use opentelemetry_otlp::WithTonicConfig as _;
+                let mut b = $builder
+                    .with_tonic()
+                    .with_endpoint(config.endpoint.clone())
+                    .with_timeout(config.timeout)
+                    .with_metadata(metadata(config));
+                if let Some(c) = compression(config) {
+                    b = b.with_compression(c);
+                }
+                b.build()
+            }),
+            #[allow(unreachable_patterns)]
+            other => Err(unsupported(other)),
+        }
+    }};
+}
+
+pub(crate) fn otlp_span_exporter(
+    config: &OtlpConfig,
+    runtime: &TelemetryRuntime,
+) -> Result<opentelemetry_otlp::SpanExporter, Error> {
+    build_otlp!(config, runtime, opentelemetry_otlp::SpanExporter::builder())
+}
+
+pub(crate) fn otlp_log_exporter(
+    config: &OtlpConfig,
+    runtime: &TelemetryRuntime,
+) -> Result<opentelemetry_otlp::LogExporter, Error> {
+    build_otlp!(config, runtime, opentelemetry_otlp::LogExporter::builder())
+}
+
+pub(crate) fn otlp_metric_exporter(
+    config: &OtlpConfig,
+    runtime: &TelemetryRuntime,
+    delta: bool,
+) -> Result<opentelemetry_otlp::MetricExporter, Error> {
+    let temporality = if delta {
+        opentelemetry_sdk::metrics::Temporality::Delta
+    } else {
+        opentelemetry_sdk::metrics::Temporality::Cumulative
+    };
+    build_otlp!(
+        config,
+        runtime,
+        opentelemetry_otlp::MetricExporter::builder().with_temporality(temporality)
+    )
+}
+
+/// The `otel.component.type` of an OTLP exporter.
+pub(crate) fn component_type(protocol: Protocol, signal: &str) -> &'static str {
+    match (protocol, signal) {
+        (Protocol::Grpc, "span") => "otlp_grpc_span_exporter",
+        (Protocol::Grpc, _) => "otlp_grpc_log_exporter",
+        (Protocol::HttpProtobuf, "span") => "otlp_http_span_exporter",
+        (Protocol::HttpProtobuf, _) => "otlp_http_log_exporter",
+    }
+}

@@ -1,0 +1,121 @@
+//! Log lines on stdout that carry the trace they were written in.
+//!
+//! [`JsonFormat`] writes one JSON object per event with `timestamp`, `level`,
+//! `target`, the message and fields, the current span's name, and — whenever
+//! an OpenTelemetry span is current — top-level `trace_id`, `span_id` (lowercase
+//! hex) and `trace_flags` (two hex digits), the names the OpenTelemetry log
+//! data model gives JSON logs. They are read from the current OpenTelemetry
+//! context, so they are right both for `tracing` spans and for spans our
+//! integration crates start directly with the SDK.
+
+use std::fmt;
+
+use opentelemetry::trace::TraceContextExt;
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The JSON event format; see the module docs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonFormat {
+    _private: (),
+}
+
+impl JsonFormat {
+    /// Creates the format.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Collects an event's fields into a JSON map.
+struct JsonVisitor<'a>(&'a mut Map<String, Value>);
+
+impl Visit for JsonVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0
+            .insert(field.name().to_owned(), Value::from(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), Value::from(format!("{value:?}")));
+    }
+}
+
+/// `trace_id`, `span_id`, `trace_flags` of the current OpenTelemetry span.
+pub(crate) fn current_trace_fields() -> Option<(String, String, String)> {
+    opentelemetry::Context::map_current(|cx| {
+        if !cx.has_active_span() {
+            return None;
+        }
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid().then(|| {
+            (
+                sc.trace_id().to_string(),
+                sc.span_id().to_string(),
+                format!("{:02x}", sc.trace_flags().to_u8()),
+            )
+        })
+    })
+}
+
+impl<S, N> FormatEvent<S, N> for JsonFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        let mut timestamp = String::new();
+        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+
+        let mut fields = Map::new();
+        event.record(&mut JsonVisitor(&mut fields));
+
+        let mut line = Map::new();
+        line.insert("timestamp".into(), Value::from(timestamp));
+        line.insert("level".into(), Value::from(meta.level().as_str()));
+        line.insert("target".into(), Value::from(meta.target()));
+        if let Some(message) = fields.remove("message") {
+            line.insert("message".into(), message);
+        }
+        if !fields.is_empty() {
+            line.insert("fields".into(), Value::Object(fields));
+        }
+        if let Some(span) = ctx.lookup_current() {
+            line.insert("span".into(), Value::from(span.name()));
+        }
+        if let Some((trace_id, span_id, flags)) = current_trace_fields() {
+            line.insert("trace_id".into(), Value::from(trace_id));
+            line.insert("span_id".into(), Value::from(span_id));
+            line.insert("trace_flags".into(), Value::from(flags));
+        }
+        let text = serde_json::to_string(&Value::Object(line)).map_err(|_| fmt::Error)?;
+        writeln!(writer, "{text}")
+    }
+}

@@ -1,0 +1,244 @@
+//! Metric instruments that also keep exemplars.
+//!
+//! The Rust SDK records no exemplars, so a spike on a dashboard cannot lead to
+//! a trace. These thin wrappers record into the ordinary OpenTelemetry
+//! instrument and, when the measurement is taken inside a sampled span (the
+//! `trace_based` filter of `OTEL_METRICS_EXEMPLAR_FILTER`), remember the latest
+//! `(value, trace_id, span_id, time)` per attribute set and bucket. The
+//! Prometheus exposition ([`crate::prometheus`]) prints them as OpenMetrics
+//! exemplars. Outside a sampled span the extra cost is one thread-local read.
+//!
+//! ```
+//! let meter = opentelemetry::global::meter("my-service");
+//! let duration = tracewire::metrics::duration_histogram(
+//!     &meter,
+//!     "jobs.duration",
+//!     "Time to run one job",
+//!     tracewire::metrics::DURATION_BUCKETS,
+//! );
+//! duration.record(0.042, &[opentelemetry::KeyValue::new("job.kind", "email")]);
+//! ```
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::time::SystemTime;
+
+use opentelemetry::metrics::Meter;
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
+use opentelemetry::{Context, KeyValue, Value};
+
+use crate::config::ExemplarFilter;
+
+/// Advised boundaries for HTTP and messaging durations, in seconds.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Advised boundaries for `db.client.operation.duration`, in seconds.
+pub const DB_DURATION_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
+
+/// Attribute sets per instrument that keep exemplars; the SDK's own
+/// cardinality limit is 2000 as well.
+const MAX_EXEMPLAR_SERIES: usize = 2000;
+
+static FILTER: AtomicU8 = AtomicU8::new(0);
+
+pub(crate) fn set_exemplar_filter(filter: ExemplarFilter) {
+    FILTER.store(
+        match filter {
+            ExemplarFilter::TraceBased => 0,
+            ExemplarFilter::AlwaysOn => 1,
+            ExemplarFilter::AlwaysOff => 2,
+        },
+        Ordering::Relaxed,
+    );
+}
+
+/// The span a measurement taken now would link to, if the filter allows one.
+fn exemplar_span() -> Option<(TraceId, SpanId)> {
+    let filter = FILTER.load(Ordering::Relaxed);
+    if filter == 2 {
+        return None;
+    }
+    Context::map_current(|cx| {
+        if !cx.has_active_span() {
+            return None;
+        }
+        let span = cx.span();
+        let sc = span.span_context();
+        (sc.is_valid() && (filter == 1 || sc.is_sampled())).then(|| (sc.trace_id(), sc.span_id()))
+    })
+}
+
+/// One remembered measurement.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exemplar {
+    pub(crate) value: f64,
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) time: SystemTime,
+}
+
+/// The latest exemplar per attribute set and bucket of one instrument.
+#[derive(Debug)]
+pub(crate) struct ExemplarReservoir {
+    /// Histogram bucket bounds; empty for counters (one slot).
+    bounds: Vec<f64>,
+    slots: Mutex<HashMap<u64, Box<[Option<Exemplar>]>>>,
+}
+
+impl ExemplarReservoir {
+    fn offer(&self, value: f64, attributes: &[KeyValue], (trace_id, span_id): (TraceId, SpanId)) {
+        let bucket = self
+            .bounds
+            .iter()
+            .position(|&b| value <= b)
+            .unwrap_or(self.bounds.len());
+        let key = fingerprint(attributes.iter());
+        let Ok(mut slots) = self.slots.lock() else {
+            return;
+        };
+        if !slots.contains_key(&key) && slots.len() >= MAX_EXEMPLAR_SERIES {
+            return;
+        }
+        let series = slots
+            .entry(key)
+            .or_insert_with(|| vec![None; self.bounds.len() + 1].into_boxed_slice());
+        series[bucket] = Some(Exemplar {
+            value,
+            trace_id,
+            span_id,
+            time: SystemTime::now(),
+        });
+    }
+
+    /// The exemplars of one attribute set, one slot per bucket.
+    pub(crate) fn series<'a>(
+        &self,
+        attributes: impl Iterator<Item = &'a KeyValue>,
+    ) -> Option<Vec<Option<Exemplar>>> {
+        let key = fingerprint(attributes);
+        self.slots.lock().ok()?.get(&key).map(|s| s.to_vec())
+    }
+}
+
+/// An order-independent hash of an attribute set: the SDK sorts attributes,
+/// callers need not, and the two must agree.
+fn fingerprint<'a>(attributes: impl Iterator<Item = &'a KeyValue>) -> u64 {
+    attributes.fold(0u64, |acc, kv| {
+        let mut h = std::hash::DefaultHasher::new();
+        kv.key.as_str().hash(&mut h);
+        match &kv.value {
+            Value::Bool(b) => b.hash(&mut h),
+            Value::I64(i) => i.hash(&mut h),
+            Value::F64(f) => f.to_bits().hash(&mut h),
+            Value::String(s) => s.as_str().hash(&mut h),
+            other => other.to_string().hash(&mut h),
+        }
+        acc.wrapping_add(h.finish())
+    })
+}
+
+static RESERVOIRS: LazyLock<RwLock<HashMap<String, Arc<ExemplarReservoir>>>> =
+    LazyLock::new(Default::default);
+
+fn reservoir(name: &str, bounds: &[f64]) -> Arc<ExemplarReservoir> {
+    let mut all = match RESERVOIRS.write() {
+        Ok(all) => all,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    Arc::clone(all.entry(name.to_owned()).or_insert_with(|| {
+        Arc::new(ExemplarReservoir {
+            bounds: bounds.to_vec(),
+            slots: Mutex::default(),
+        })
+    }))
+}
+
+/// The reservoir of the instrument called `name`, if one was created.
+pub(crate) fn reservoir_of(name: &str) -> Option<Arc<ExemplarReservoir>> {
+    RESERVOIRS.read().ok()?.get(name).cloned()
+}
+
+/// A histogram of `f64` values with exemplars.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    inner: opentelemetry::metrics::Histogram<f64>,
+    exemplars: Arc<ExemplarReservoir>,
+}
+
+impl Histogram {
+    /// Records `value`; inside a sampled span it becomes the bucket's exemplar.
+    pub fn record(&self, value: f64, attributes: &[KeyValue]) {
+        self.inner.record(value, attributes);
+        if let Some(span) = exemplar_span() {
+            self.exemplars.offer(value, attributes, span);
+        }
+    }
+}
+
+/// A monotonic `u64` counter with exemplars.
+#[derive(Debug, Clone)]
+pub struct Counter {
+    inner: opentelemetry::metrics::Counter<u64>,
+    exemplars: Arc<ExemplarReservoir>,
+}
+
+impl Counter {
+    /// Adds `value`; inside a sampled span it becomes the series' exemplar.
+    pub fn add(&self, value: u64, attributes: &[KeyValue]) {
+        self.inner.add(value, attributes);
+        if let Some(span) = exemplar_span() {
+            self.exemplars.offer(value as f64, attributes, span);
+        }
+    }
+}
+
+/// A histogram with explicit `boundaries` (durations must pass the advised
+/// ones: the SDK's defaults are millisecond-sized).
+pub fn histogram(
+    meter: &Meter,
+    name: &'static str,
+    unit: &'static str,
+    description: &'static str,
+    boundaries: &[f64],
+) -> Histogram {
+    Histogram {
+        inner: meter
+            .f64_histogram(name)
+            .with_unit(unit)
+            .with_description(description)
+            .with_boundaries(boundaries.to_vec())
+            .build(),
+        exemplars: reservoir(name, boundaries),
+    }
+}
+
+/// A duration histogram in seconds.
+pub fn duration_histogram(
+    meter: &Meter,
+    name: &'static str,
+    description: &'static str,
+    boundaries: &[f64],
+) -> Histogram {
+    histogram(meter, name, "s", description, boundaries)
+}
+
+/// A counter.
+pub fn counter(
+    meter: &Meter,
+    name: &'static str,
+    unit: &'static str,
+    description: &'static str,
+) -> Counter {
+    Counter {
+        inner: meter
+            .u64_counter(name)
+            .with_unit(unit)
+            .with_description(description)
+            .build(),
+        exemplars: reservoir(name, &[]),
+    }
+}

@@ -1,0 +1,835 @@
+//! Setting up the providers, the subscriber and the globals; the guard that
+//! flushes them.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{KeyValue, global};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::{BatchLogProcessor, LoggerProviderBuilder, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanLimits,
+    TracerProviderBuilder,
+};
+use tracing::Subscriber;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+use crate::config::{Config, ExporterKind, LogFormat, Protocol, SamplerConfig, Signal};
+use crate::error::Error;
+use crate::export::accounting::{
+    CountedLogExporter, CountedSpanExporter, CountedSpanProcessor, PipelineStats, SelfMetrics,
+    Totals,
+};
+use crate::export::runtime::TelemetryRuntime;
+use crate::export::{component_type, otlp_log_exporter, otlp_metric_exporter, otlp_span_exporter};
+use crate::logging::JsonFormat;
+use crate::prometheus::{Exposition, PullReader};
+use crate::propagation::{self, PropagatorKind};
+
+/// Layers for a user-composed subscriber.
+pub type BoxedLayer<S> = Box<dyn Layer<S> + Send + Sync + 'static>;
+
+type WriterFactory = Arc<dyn Fn() -> BoxMakeWriter + Send + Sync>;
+
+/// Instrumentation scope of the spans and logs tracewire's own layer emits.
+const SCOPE: &str = "tracewire";
+
+/// Targets never forwarded as OTLP log records: the exporters' own stack
+/// would otherwise log about exporting its logs, forever.
+const EXPORT_STACK_TARGETS: &[&str] =
+    &["opentelemetry", "hyper", "h2", "tonic", "tower", "reqwest"];
+
+/// Code-level settings on top of the environment. Start with [`builder`](crate::builder).
+pub struct TelemetryBuilder {
+    config: Config,
+    writer: WriterFactory,
+    shutdown_timeout: Duration,
+    extra_traces:
+        Vec<Box<dyn FnOnce(TracerProviderBuilder, &SelfMetrics) -> TracerProviderBuilder + Send>>,
+    extra_logs: Vec<Box<dyn FnOnce(LoggerProviderBuilder) -> LoggerProviderBuilder + Send>>,
+    extra_metrics: Vec<Box<dyn FnOnce(MeterProviderBuilder) -> MeterProviderBuilder + Send>>,
+}
+
+impl fmt::Debug for TelemetryBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelemetryBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for TelemetryBuilder {
+    fn default() -> Self {
+        Self::from_config(Config::from_env())
+    }
+}
+
+impl TelemetryBuilder {
+    /// Starts from an explicit configuration instead of the environment.
+    pub fn from_config(config: Config) -> Self {
+        Self {
+            config,
+            writer: Arc::new(|| BoxMakeWriter::new(std::io::stdout)),
+            shutdown_timeout: Duration::from_secs(5),
+            extra_traces: Vec::new(),
+            extra_logs: Vec::new(),
+            extra_metrics: Vec::new(),
+        }
+    }
+
+    /// The configuration as read so far (environment plus earlier setters).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Changes the configuration in place.
+    pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
+    /// `service.name` (wins over `OTEL_SERVICE_NAME`).
+    pub fn service_name(self, name: impl Into<String>) -> Self {
+        self.resource_attribute("service.name", name)
+    }
+
+    /// `service.version`.
+    pub fn service_version(self, version: impl Into<String>) -> Self {
+        self.resource_attribute("service.version", version)
+    }
+
+    /// Any resource attribute; code wins over the environment.
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let key = key.into();
+        self.config
+            .code_resource_attributes
+            .retain(|(k, _)| *k != key);
+        self.config
+            .code_resource_attributes
+            .push((key, value.into()));
+        self
+    }
+
+    /// The generic OTLP endpoint (a base URL) and OTLP as the exporter of
+    /// traces, metrics and logs.
+    pub fn otlp_endpoint(mut self, base: impl Into<String>) -> Self {
+        self.config.set_otlp_endpoint(base);
+        for list in [
+            &mut self.config.traces_exporters,
+            &mut self.config.metrics_exporters,
+            &mut self.config.logs_exporters,
+        ] {
+            if !list.contains(&ExporterKind::Otlp) {
+                list.push(ExporterKind::Otlp);
+            }
+        }
+        self
+    }
+
+    /// The OTLP transport for every signal.
+    pub fn otlp_protocol(mut self, protocol: Protocol) -> Self {
+        self.config.set_otlp_protocol(protocol);
+        self
+    }
+
+    /// The head sampler.
+    pub fn sampler(mut self, sampler: SamplerConfig) -> Self {
+        self.config.sampler = sampler;
+        self
+    }
+
+    /// The propagators (order matters on extraction).
+    pub fn propagators(mut self, kinds: Vec<PropagatorKind>) -> Self {
+        self.config.propagators = kinds;
+        self
+    }
+
+    /// The stdout log format.
+    pub fn log_format(mut self, format: LogFormat) -> Self {
+        self.config.log_format = format;
+        self
+    }
+
+    /// The `tracing` filter (overrides `RUST_LOG`).
+    pub fn log_filter(mut self, filter: impl Into<String>) -> Self {
+        self.config.log_filter = filter.into();
+        self
+    }
+
+    /// Where log lines go instead of stdout (tests capture them this way).
+    pub fn log_writer<W>(mut self, make_writer: W) -> Self
+    where
+        W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Clone + Send + Sync + 'static,
+    {
+        self.writer = Arc::new(move || BoxMakeWriter::new(make_writer.clone()));
+        self
+    }
+
+    /// The upper bound on [`Telemetry::shutdown`] (default 5 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Sends spans to `exporter` too, through a counted batch processor with
+    /// the `OTEL_BSP_*` settings.
+    pub fn with_span_exporter<E>(mut self, exporter: E) -> Self
+    where
+        E: opentelemetry_sdk::trace::SpanExporter + 'static,
+    {
+        let batch = self.config.span_batch;
+        let limit = self.config.limits.span_attribute_value_length;
+        self.extra_traces.push(Box::new(move |builder, metrics| {
+            builder.with_span_processor(counted_batch(
+                exporter,
+                batch,
+                limit,
+                metrics.clone(),
+                "custom_span_exporter",
+            ))
+        }));
+        self
+    }
+
+    /// Adds a span processor as is (e.g. a `SimpleSpanProcessor` in tests).
+    pub fn with_span_processor<P: opentelemetry_sdk::trace::SpanProcessor + 'static>(
+        mut self,
+        processor: P,
+    ) -> Self {
+        self.extra_traces.push(Box::new(move |builder, _| {
+            builder.with_span_processor(processor)
+        }));
+        self
+    }
+
+    /// Adds a log-record processor (e.g. a `SimpleLogProcessor` in tests).
+    pub fn with_log_processor<P: opentelemetry_sdk::logs::LogProcessor + 'static>(
+        mut self,
+        processor: P,
+    ) -> Self {
+        self.extra_logs.push(Box::new(move |builder| {
+            builder.with_log_processor(processor)
+        }));
+        self
+    }
+
+    /// Adds a metric reader (e.g. a `PeriodicReader` over an in-memory exporter).
+    pub fn with_metric_reader<R: opentelemetry_sdk::metrics::reader::MetricReader>(
+        mut self,
+        reader: R,
+    ) -> Self {
+        self.extra_metrics
+            .push(Box::new(move |builder| builder.with_reader(reader)));
+        self
+    }
+
+    /// Builds everything without touching any global: the caller installs
+    /// [`Telemetry::subscriber`] (or adds [`Telemetry::layers`] to its own).
+    /// Exporters that cannot be built are left out with a warning.
+    pub fn build(self) -> Telemetry {
+        self.assemble(false)
+            .unwrap_or_else(|(_, telemetry)| telemetry)
+    }
+
+    /// Builds and installs globally: the `tracing` subscriber, the OpenTelemetry
+    /// tracer and meter providers, and the propagators. Anything that fails is
+    /// reported with one warning and left out; the rest works.
+    pub fn init(self) -> Telemetry {
+        let telemetry = self.build();
+        telemetry.install_globals(false).ok();
+        telemetry
+    }
+
+    /// Like [`init`](Self::init), but any failure is an error.
+    pub fn try_init(self) -> Result<Telemetry, Error> {
+        let telemetry = self.assemble(true).map_err(|(e, _)| e)?;
+        telemetry.install_globals(true)?;
+        Ok(telemetry)
+    }
+
+    fn assemble(self, strict: bool) -> Result<Telemetry, (Error, Telemetry)> {
+        let Self {
+            config,
+            writer,
+            shutdown_timeout,
+            extra_traces,
+            extra_logs,
+            extra_metrics,
+        } = self;
+        let mut warnings: Vec<String> = config.warnings().to_vec();
+        let mut first_error: Option<Error> = None;
+        let mut fail = |signal: &str, e: Error, warnings: &mut Vec<String>| {
+            warnings.push(format!("{signal} are not exported: {e}"));
+            if first_error.is_none() {
+                first_error = Some(e);
+            }
+        };
+
+        let resource = crate::resource::build(&config);
+        let needs_runtime = [
+            &config.traces_exporters,
+            &config.metrics_exporters,
+            &config.logs_exporters,
+        ]
+        .iter()
+        .any(|l| l.contains(&ExporterKind::Otlp))
+            || config.prometheus_listener;
+        let runtime = if needs_runtime && !config.sdk_disabled {
+            match TelemetryRuntime::start() {
+                Ok(rt) => Some(rt),
+                Err(e) => {
+                    fail("traces, metrics and logs", Error::Runtime(e), &mut warnings);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+
+        let totals = Arc::new(Totals::default());
+        let (meter_provider, exposition) = if config.sdk_disabled {
+            (None, None)
+        } else {
+            let mut builder = SdkMeterProvider::builder().with_resource(resource.clone());
+            let mut exposition = None;
+            for kind in &config.metrics_exporters {
+                match kind {
+                    ExporterKind::Prometheus => {
+                        let reader = PullReader::default();
+                        builder = builder.with_reader(reader.clone());
+                        exposition = Some(Exposition::new(reader));
+                    }
+                    ExporterKind::Otlp => match runtime.as_ref().map(|rt| {
+                        otlp_metric_exporter(
+                            &config.otlp(Signal::Metrics),
+                            rt,
+                            config.metrics_delta_temporality,
+                        )
+                    }) {
+                        Some(Ok(exporter)) => {
+                            builder = builder.with_reader(
+                                PeriodicReader::builder(exporter)
+                                    .with_interval(config.metric_export_interval)
+                                    .build(),
+                            );
+                        }
+                        Some(Err(e)) => fail("metrics", e, &mut warnings),
+                        None => {}
+                    },
+                    ExporterKind::Console => {
+                        builder =
+                            builder.with_reader(
+                                PeriodicReader::builder(
+                                    opentelemetry_stdout::MetricExporter::default(),
+                                )
+                                .with_interval(config.metric_export_interval)
+                                .build(),
+                            );
+                    }
+                }
+            }
+            for extra in extra_metrics {
+                builder = extra(builder);
+            }
+            (Some(builder.build()), exposition)
+        };
+        let self_metrics = SelfMetrics::new(
+            &match &meter_provider {
+                Some(mp) => opentelemetry::metrics::MeterProvider::meter(mp, SCOPE),
+                None => opentelemetry::metrics::MeterProvider::meter(
+                    &opentelemetry::metrics::noop::NoopMeterProvider::new(),
+                    SCOPE,
+                ),
+            },
+            Arc::clone(&totals),
+        );
+
+        let tracer_provider = if config.sdk_disabled {
+            None
+        } else {
+            let limits = config.limits;
+            let mut builder = SdkTracerProvider::builder()
+                .with_resource(resource.clone())
+                .with_sampler(sampler(config.sampler))
+                .with_span_limits(SpanLimits {
+                    max_events_per_span: limits.span_event_count,
+                    max_attributes_per_span: limits.span_attribute_count,
+                    max_links_per_span: limits.span_link_count,
+                    max_attributes_per_event: limits.event_attribute_count,
+                    max_attributes_per_link: limits.link_attribute_count,
+                });
+            for kind in &config.traces_exporters {
+                let limit = limits.span_attribute_value_length;
+                match kind {
+                    ExporterKind::Otlp => {
+                        let otlp = config.otlp(Signal::Traces);
+                        match runtime.as_ref().map(|rt| otlp_span_exporter(&otlp, rt)) {
+                            Some(Ok(exporter)) => {
+                                builder = builder.with_span_processor(counted_batch(
+                                    exporter,
+                                    config.span_batch,
+                                    limit,
+                                    self_metrics.clone(),
+                                    component_type(otlp.protocol, "span"),
+                                ));
+                            }
+                            Some(Err(e)) => fail("traces", e, &mut warnings),
+                            None => {}
+                        }
+                    }
+                    ExporterKind::Console => {
+                        builder = builder.with_span_processor(counted_batch(
+                            opentelemetry_stdout::SpanExporter::default(),
+                            config.span_batch,
+                            limit,
+                            self_metrics.clone(),
+                            "console_span_exporter",
+                        ));
+                    }
+                    ExporterKind::Prometheus => {}
+                }
+            }
+            for extra in extra_traces {
+                builder = extra(builder, &self_metrics);
+            }
+            Some(builder.build())
+        };
+
+        let logger_provider = if config.sdk_disabled {
+            None
+        } else {
+            let mut builder = SdkLoggerProvider::builder().with_resource(resource.clone());
+            let mut any = false;
+            let log_batch = || {
+                opentelemetry_sdk::logs::BatchConfigBuilder::default()
+                    .with_max_queue_size(config.log_batch.max_queue_size)
+                    .with_max_export_batch_size(config.log_batch.max_export_batch_size)
+                    .with_scheduled_delay(config.log_batch.schedule_delay)
+                    .build()
+            };
+            for kind in &config.logs_exporters {
+                match kind {
+                    ExporterKind::Otlp => {
+                        let otlp = config.otlp(Signal::Logs);
+                        match runtime.as_ref().map(|rt| otlp_log_exporter(&otlp, rt)) {
+                            Some(Ok(exporter)) => {
+                                let counted = CountedLogExporter::new(
+                                    exporter,
+                                    self_metrics.clone(),
+                                    component_type(otlp.protocol, "log"),
+                                );
+                                builder = builder.with_log_processor(
+                                    BatchLogProcessor::builder(counted)
+                                        .with_batch_config(log_batch())
+                                        .build(),
+                                );
+                                any = true;
+                            }
+                            Some(Err(e)) => fail("logs", e, &mut warnings),
+                            None => {}
+                        }
+                    }
+                    ExporterKind::Console => {
+                        builder =
+                            builder.with_log_processor(
+                                BatchLogProcessor::builder(
+                                    opentelemetry_stdout::LogExporter::default(),
+                                )
+                                .with_batch_config(log_batch())
+                                .build(),
+                            );
+                        any = true;
+                    }
+                    ExporterKind::Prometheus => {}
+                }
+            }
+            for extra in extra_logs {
+                builder = extra(builder);
+                any = true;
+            }
+            any.then(|| builder.build())
+        };
+
+        let prometheus_listen = config
+            .prometheus_listener
+            .then(|| config.prometheus_listen.clone());
+        let telemetry = Telemetry {
+            inner: Arc::new(Inner {
+                service_name: crate::resource::service_name(&resource),
+                resource,
+                config,
+                tracer_provider,
+                meter_provider,
+                logger_provider,
+                exposition,
+                runtime: Mutex::new(runtime),
+                totals,
+                writer,
+                shutdown_timeout,
+                shut_down: AtomicBool::new(false),
+                warnings: Mutex::new(warnings),
+            }),
+        };
+        if let Some((host, port)) = prometheus_listen {
+            if let Err(e) = telemetry.start_prometheus_listener(&host, port) {
+                telemetry.warn(format!("metrics are not served: {e}"));
+                if first_error.is_none() {
+                    first_error = Some(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) if strict => Err((e, telemetry)),
+            _ => Ok(telemetry),
+        }
+    }
+}
+
+/// A counted batch processor around `exporter`.
+fn counted_batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
+    exporter: E,
+    settings: crate::config::BatchSettings,
+    value_limit: Option<usize>,
+    metrics: SelfMetrics,
+    component: &'static str,
+) -> CountedSpanProcessor<BatchSpanProcessor> {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let counted =
+        CountedSpanExporter::new(exporter, Arc::clone(&in_flight), metrics.clone(), component);
+    let batch = BatchSpanProcessor::builder(counted)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(settings.max_queue_size)
+                .with_max_export_batch_size(settings.max_export_batch_size)
+                .with_scheduled_delay(settings.schedule_delay)
+                .build(),
+        )
+        .build();
+    CountedSpanProcessor::new(
+        batch,
+        in_flight,
+        settings.max_queue_size,
+        value_limit,
+        metrics,
+    )
+}
+
+fn sampler(config: SamplerConfig) -> Sampler {
+    match config {
+        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
+        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
+        SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+        SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerConfig::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerConfig::ParentBasedTraceIdRatio(r) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+        }
+    }
+}
+
+struct Inner {
+    service_name: String,
+    resource: Resource,
+    config: Config,
+    tracer_provider: Option<SdkTracerProvider>,
+    meter_provider: Option<SdkMeterProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
+    exposition: Option<Exposition>,
+    runtime: Mutex<Option<TelemetryRuntime>>,
+    totals: Arc<Totals>,
+    writer: WriterFactory,
+    shutdown_timeout: Duration,
+    shut_down: AtomicBool,
+    /// Problems found while setting up, logged once a subscriber exists.
+    warnings: Mutex<Vec<String>>,
+}
+
+/// The installed telemetry. Keep it alive for the life of the program: dropping
+/// it (or calling [`shutdown`](Self::shutdown)) flushes and stops every signal.
+pub struct Telemetry {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("service_name", &self.inner.service_name)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Telemetry {
+    /// The resolved configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The resource every signal carries.
+    pub fn resource(&self) -> &Resource {
+        &self.inner.resource
+    }
+
+    /// The tracer provider (`None` with `OTEL_SDK_DISABLED=true`).
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.inner.tracer_provider.as_ref()
+    }
+
+    /// The meter provider (`None` with `OTEL_SDK_DISABLED=true`).
+    pub fn meter_provider(&self) -> Option<&SdkMeterProvider> {
+        self.inner.meter_provider.as_ref()
+    }
+
+    /// The logger provider (`None` when no log exporter is configured).
+    pub fn logger_provider(&self) -> Option<&SdkLoggerProvider> {
+        self.inner.logger_provider.as_ref()
+    }
+
+    /// A meter from this telemetry's provider (a no-op one when disabled).
+    pub fn meter(&self, scope: &'static str) -> opentelemetry::metrics::Meter {
+        match &self.inner.meter_provider {
+            Some(mp) => opentelemetry::metrics::MeterProvider::meter(mp, scope),
+            None => opentelemetry::metrics::MeterProvider::meter(
+                &opentelemetry::metrics::noop::NoopMeterProvider::new(),
+                scope,
+            ),
+        }
+    }
+
+    /// The Prometheus exposition of this telemetry's metrics, when the
+    /// `prometheus` metrics exporter is on (the default).
+    pub fn exposition(&self) -> Option<&Exposition> {
+        self.inner.exposition.as_ref()
+    }
+
+    /// Counts of spans and logs dropped or lost so far.
+    pub fn stats(&self) -> PipelineStats {
+        self.inner.totals.snapshot()
+    }
+
+    /// The `tracing` filter: `RUST_LOG` (default `info`) plus `OTEL_LOG_LEVEL`
+    /// for the SDK's own diagnostics.
+    pub fn env_filter(&self) -> EnvFilter {
+        let config = &self.inner.config;
+        let mut directives = config.log_filter.clone();
+        if !directives.contains("opentelemetry") {
+            for target in ["opentelemetry", "opentelemetry_sdk", "opentelemetry_otlp"] {
+                directives.push_str(&format!(",{target}={}", config.sdk_log_level));
+            }
+        }
+        EnvFilter::try_new(&directives).unwrap_or_else(|_| {
+            self.warn(format!(
+                "invalid value {:?} for RUST_LOG; using info",
+                config.log_filter
+            ));
+            EnvFilter::new("info")
+        })
+    }
+
+    /// The layers to add to a subscriber you compose yourself: stdout log
+    /// lines (JSON with trace ids by default), spans from `tracing` to
+    /// OpenTelemetry, and `tracing` events to OTLP logs when configured.
+    pub fn layers<S>(&self) -> Vec<BoxedLayer<S>>
+    where
+        S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
+    {
+        let mut layers: Vec<BoxedLayer<S>> = Vec::new();
+        let writer = (self.inner.writer)();
+        match self.inner.config.log_format {
+            LogFormat::Json => layers.push(
+                tracing_subscriber::fmt::layer()
+                    .event_format(JsonFormat::new())
+                    .with_writer(writer)
+                    .boxed(),
+            ),
+            LogFormat::Pretty => layers.push(
+                tracing_subscriber::fmt::layer()
+                    .pretty()
+                    .with_writer(writer)
+                    .boxed(),
+            ),
+            LogFormat::Off => {}
+        }
+        if let Some(tp) = &self.inner.tracer_provider {
+            layers.push(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tp.tracer(SCOPE))
+                    .boxed(),
+            );
+        }
+        if let Some(lp) = &self.inner.logger_provider {
+            let bridge = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(lp);
+            let not_export_stack = tracing_subscriber::filter::filter_fn(|meta| {
+                !EXPORT_STACK_TARGETS
+                    .iter()
+                    .any(|t| meta.target().starts_with(t))
+            });
+            layers.push(bridge.with_filter(not_export_stack).boxed());
+        }
+        layers
+    }
+
+    /// A complete subscriber: [`env_filter`](Self::env_filter) plus
+    /// [`layers`](Self::layers). Install it with
+    /// `tracing::subscriber::set_default` (tests) or `set_global_default`.
+    pub fn subscriber(&self) -> tracing::Dispatch {
+        let base = Registry::default().with(self.env_filter());
+        let layers = self.layers();
+        tracing::Dispatch::new(base.with(layers))
+    }
+
+    fn install_globals(&self, strict: bool) -> Result<(), Error> {
+        let config = &self.inner.config;
+        propagation::set_active(&config.propagators);
+        global::set_text_map_propagator(propagation::composite(&config.propagators));
+        crate::metrics::set_exemplar_filter(config.exemplar_filter);
+        crate::prometheus::set_active(self.inner.exposition.clone());
+        if let Some(tp) = &self.inner.tracer_provider {
+            global::set_tracer_provider(tp.clone());
+        }
+        if let Some(mp) = &self.inner.meter_provider {
+            global::set_meter_provider(mp.clone());
+        }
+        let installed = tracing::dispatcher::set_global_default(self.subscriber()).is_ok();
+        if !installed {
+            self.warn(
+                "a global tracing subscriber was already installed: tracewire's layers are not active; \
+                 add Telemetry::layers() to your subscriber instead"
+                    .to_owned(),
+            );
+        }
+        self.flush_warnings();
+        tracing::info!(target: "tracewire", "telemetry configured: {}", self.summary());
+        if strict && !installed {
+            return Err(Error::SubscriberAlreadySet);
+        }
+        Ok(())
+    }
+
+    /// One line describing what was set up (header values redacted).
+    pub fn summary(&self) -> String {
+        self.inner.config.summary(&self.inner.service_name)
+    }
+
+    /// Setup problems not yet logged.
+    pub fn take_warnings(&self) -> Vec<String> {
+        self.inner
+            .warnings
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
+    }
+
+    fn warn(&self, message: String) {
+        if let Ok(mut w) = self.inner.warnings.lock() {
+            w.push(message);
+        }
+    }
+
+    /// Logs the setup warnings through the current subscriber, once.
+    pub fn flush_warnings(&self) {
+        for w in self.take_warnings() {
+            tracing::warn!(target: "tracewire", "{w}");
+        }
+    }
+
+    fn start_prometheus_listener(&self, host: &str, port: u16) -> Result<(), Error> {
+        let addr_text = format!("{host}:{port}");
+        let listener_error = |reason: String| Error::Listener {
+            addr: addr_text.clone(),
+            reason,
+        };
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&addr_text)
+            .map_err(|e| listener_error(e.to_string()))?
+            .next()
+            .ok_or_else(|| listener_error("no address".into()))?;
+        let runtime = self
+            .inner
+            .runtime
+            .lock()
+            .map_err(|_| listener_error("poisoned".into()))?;
+        let handle = runtime
+            .as_ref()
+            .ok_or_else(|| listener_error("no telemetry runtime".into()))?
+            .handle()
+            .clone();
+        let exposition = self.inner.exposition.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        handle.spawn(async move {
+            let _ = tx.send(crate::prometheus::serve_exposition(addr, exposition).await);
+        });
+        rx.recv_timeout(Duration::from_secs(5))
+            .map_err(|_| listener_error("timed out binding".into()))?
+            .map(|_| ())
+            .map_err(|e| listener_error(e.to_string()))
+    }
+
+    /// Exports everything buffered so far, without stopping.
+    pub fn force_flush(&self) {
+        if let Some(tp) = &self.inner.tracer_provider {
+            let _ = tp.force_flush();
+        }
+        if let Some(lp) = &self.inner.logger_provider {
+            let _ = lp.force_flush();
+        }
+        if let Some(mp) = &self.inner.meter_provider {
+            let _ = mp.force_flush();
+        }
+    }
+
+    /// Flushes and stops traces, then logs, then metrics, within the
+    /// configured timeout (default 5 s). Idempotent; safe from any thread,
+    /// inside or outside a Tokio runtime, including a signal handler's task.
+    pub fn shutdown(&self) {
+        if self.inner.shut_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let deadline = Instant::now() + self.inner.shutdown_timeout;
+        let remaining = || {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        };
+        if let Some(tp) = &self.inner.tracer_provider {
+            let _ = tp.shutdown_with_timeout(remaining());
+        }
+        if let Some(lp) = &self.inner.logger_provider {
+            let _ = lp.shutdown_with_timeout(remaining());
+        }
+        if let Some(mp) = &self.inner.meter_provider {
+            let _ = mp.shutdown_with_timeout(remaining());
+        }
+        if let Ok(mut runtime) = self.inner.runtime.lock() {
+            if let Some(mut rt) = runtime.take() {
+                rt.stop();
+            }
+        }
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) has run.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.shut_down.load(Ordering::Acquire)
+    }
+
+    /// Attributes of the resource as key-values (for assertions and logs).
+    pub fn resource_attributes(&self) -> Vec<KeyValue> {
+        self.inner
+            .resource
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,180 @@
+//! In-memory exporters and assertion helpers for tests (feature `testing`).
+//!
+//! ```
+//! use tracewire::testing::TestTelemetry;
+//!
+//! let t = TestTelemetry::start();
+//! tracing::info_span!("work").in_scope(|| tracing::info!("inside"));
+//! let span = t.span("work");
+//! let line = &t.log_lines()[0];
+//! assert_eq!(line["trace_id"], span.span_context.trace_id().to_string());
+//! ```
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use opentelemetry::{Key, Value};
+use opentelemetry_sdk::logs::SimpleLogProcessor;
+pub use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLogRecord};
+use opentelemetry_sdk::trace::SimpleSpanProcessor;
+pub use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
+use tracing::dispatcher::DefaultGuard;
+
+use crate::config::{Config, LogFormat, SamplerConfig};
+use crate::{Telemetry, TelemetryBuilder};
+
+/// Bytes written by the log layer, shared with the test.
+#[derive(Debug, Clone, Default)]
+pub struct CapturedOutput(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedOutput {
+    /// Everything written so far.
+    pub fn contents(&self) -> String {
+        self.0
+            .lock()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl io::Write for CapturedOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedOutput {
+    type Writer = CapturedOutput;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Telemetry for one test: spans and log records kept in memory, JSON log
+/// lines captured, the subscriber current on this thread only (tests run in
+/// parallel), and no global touched.
+#[derive(Debug)]
+pub struct TestTelemetry {
+    /// The telemetry under test.
+    pub telemetry: Telemetry,
+    spans: InMemorySpanExporter,
+    logs: InMemoryLogExporter,
+    output: CapturedOutput,
+    _guard: DefaultGuard,
+}
+
+impl TestTelemetry {
+    /// Always-on sampling, `trace`-level filter, JSON logs, no exporters but
+    /// the in-memory ones; ignores the process environment.
+    pub fn start() -> Self {
+        Self::start_with(TelemetryBuilder::from_config(Config::default()))
+    }
+
+    /// Like [`start`](Self::start), on top of a builder of your own.
+    pub fn start_with(builder: TelemetryBuilder) -> Self {
+        let spans = InMemorySpanExporter::default();
+        let logs = InMemoryLogExporter::default();
+        let output = CapturedOutput::default();
+        let telemetry = builder
+            .sampler(SamplerConfig::AlwaysOn)
+            .log_format(LogFormat::Json)
+            .log_filter("trace")
+            .log_writer(output.clone())
+            .with_span_processor(SimpleSpanProcessor::new(spans.clone()))
+            .with_log_processor(SimpleLogProcessor::new(logs.clone()))
+            .build();
+        let guard = tracing::dispatcher::set_default(&telemetry.subscriber());
+        Self {
+            telemetry,
+            spans,
+            logs,
+            output,
+            _guard: guard,
+        }
+    }
+
+    /// A tracer from the telemetry's provider.
+    pub fn tracer(&self, scope: &'static str) -> opentelemetry_sdk::trace::SdkTracer {
+        use opentelemetry::trace::TracerProvider as _;
+        self.telemetry
+            .tracer_provider()
+            .expect("the SDK is enabled in tests")
+            .tracer(scope)
+    }
+
+    /// Every finished span so far.
+    pub fn spans(&self) -> Vec<SpanData> {
+        self.spans.get_finished_spans().unwrap_or_default()
+    }
+
+    /// The finished span called `name`; panics listing the names it has.
+    pub fn span(&self, name: &str) -> SpanData {
+        let spans = self.spans();
+        let names: Vec<String> = spans.iter().map(|s| s.name.to_string()).collect();
+        spans
+            .into_iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no finished span named {name:?}; spans: {names:?}"))
+    }
+
+    /// Exported log records (through the OTLP log bridge).
+    pub fn log_records(&self) -> Vec<SdkLogRecord> {
+        self.logs
+            .get_emitted_logs()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| l.record)
+            .collect()
+    }
+
+    /// The JSON log lines written so far, parsed.
+    pub fn log_lines(&self) -> Vec<serde_json::Value> {
+        self.output
+            .contents()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The Prometheus exposition (OpenMetrics) of the telemetry's metrics.
+    pub fn metrics_text(&self) -> String {
+        self.telemetry
+            .exposition()
+            .map(|e| e.render(crate::prometheus::Format::OpenMetrics))
+            .unwrap_or_default()
+    }
+}
+
+/// The value of attribute `key` on `span`.
+pub fn attribute(span: &SpanData, key: &str) -> Option<Value> {
+    let key = Key::new(key.to_owned());
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .map(|kv| kv.value.clone())
+}
+
+/// Asserts `child` is a direct child of `parent` in the same trace.
+pub fn assert_child_of(child: &SpanData, parent: &SpanData) {
+    assert_eq!(
+        child.span_context.trace_id(),
+        parent.span_context.trace_id(),
+        "{:?} and {:?} are in different traces",
+        child.name,
+        parent.name
+    );
+    assert_eq!(
+        child.parent_span_id,
+        parent.span_context.span_id(),
+        "{:?} is not a child of {:?}",
+        child.name,
+        parent.name
+    );
+}
