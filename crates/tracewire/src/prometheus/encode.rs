@@ -287,15 +287,21 @@ fn exemplar_text(e: &Exemplar) -> String {
     )
 }
 
+impl Snapshot {
+    /// Queues what each of the next sample lines gets appended. The writer
+    /// pops from the queue while we encode, so the lock is held only to push.
+    fn expect_lines(&self, lines: impl IntoIterator<Item = Option<String>>) -> Result<(), std::fmt::Error> {
+        self.line_suffixes.lock().map_err(|_| std::fmt::Error)?.extend(lines);
+        Ok(())
+    }
+}
+
 impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let Ok(mut suffixes) = self.line_suffixes.lock() else {
-            return Err(std::fmt::Error);
-        };
         if !self.target_info.is_empty() {
             let mut metric =
                 encoder.encode_descriptor("target", "Target metadata", None, MetricType::Info)?;
-            suffixes.push_back(None);
+            self.expect_lines(std::iter::once(None))?;
             metric.encode_info(&self.target_info)?;
         }
         for family in self.families.values() {
@@ -318,13 +324,13 @@ impl Collector for Snapshot {
                         value,
                         exemplar,
                     } => {
-                        suffixes.push_back(exemplar.as_ref().map(exemplar_text));
+                        self.expect_lines(std::iter::once(exemplar.as_ref().map(exemplar_text)))?;
                         metric
                             .encode_family(labels)?
                             .encode_counter::<NoLabelSet, _, f64>(value, None)?;
                     }
                     Sample::Gauge { labels, value } => {
-                        suffixes.push_back(None);
+                        self.expect_lines(std::iter::once(None))?;
                         metric.encode_family(labels)?.encode_gauge(value)?;
                     }
                     Sample::Histogram {
@@ -334,15 +340,16 @@ impl Collector for Snapshot {
                         buckets,
                         exemplars,
                     } => {
-                        suffixes.extend([None, None]);
-                        suffixes.extend((0..buckets.len()).map(|i| {
+                        // `_sum`, `_count`, then one line per bucket.
+                        self.expect_lines([None, None])?;
+                        self.expect_lines((0..buckets.len()).map(|i| {
                             exemplars
                                 .get(i)
                                 .copied()
                                 .flatten()
                                 .as_ref()
                                 .map(exemplar_text)
-                        }));
+                        }))?;
                         metric
                             .encode_family(labels)?
                             .encode_histogram::<NoLabelSet>(*sum, *count, buckets, None)?;
