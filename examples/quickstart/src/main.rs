@@ -14,13 +14,13 @@
 
 use std::net::SocketAddr;
 
+use axum::Router;
 use axum::extract::Path;
 use axum::http::HeaderMap;
 use axum::routing::get;
-use axum::Router;
-use tracing::Instrument as _;
 use tracewire::otel::KeyValue;
 use tracewire::tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use tracing::Instrument as _;
 
 #[tokio::main]
 async fn main() {
@@ -62,7 +62,10 @@ async fn main() {
     let local = listener.local_addr().unwrap_or(addr);
     println!("listening on http://{local}");
 
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    {
         tracing::error!("server error: {e}");
     }
     tracing::info!("shutting down");

@@ -290,8 +290,14 @@ fn exemplar_text(e: &Exemplar) -> String {
 impl Snapshot {
     /// Queues what each of the next sample lines gets appended. The writer
     /// pops from the queue while we encode, so the lock is held only to push.
-    fn expect_lines(&self, lines: impl IntoIterator<Item = Option<String>>) -> Result<(), std::fmt::Error> {
-        self.line_suffixes.lock().map_err(|_| std::fmt::Error)?.extend(lines);
+    fn expect_lines(
+        &self,
+        lines: impl IntoIterator<Item = Option<String>>,
+    ) -> Result<(), std::fmt::Error> {
+        self.line_suffixes
+            .lock()
+            .map_err(|_| std::fmt::Error)?
+            .extend(lines);
         Ok(())
     }
 }

@@ -218,24 +218,47 @@ impl TraceContextPropagator {
         Self::default()
     }
 
-    fn extract_span_context(extractor: &dyn Extractor) -> Option<SpanContext> {
+    /// The remote span context, plus the tracestate header when the
+    /// OpenTelemetry `TraceState` type cannot hold it (it rejects some valid
+    /// multi-tenant keys, e.g. a 14-character system id).
+    fn extract_span_context(extractor: &dyn Extractor) -> Option<(SpanContext, Option<String>)> {
         let parents = values_of(extractor, TRACEPARENT);
         // Two traceparent fields cannot be told apart: the header is invalid.
         let [parent] = parents.as_slice() else {
             return None;
         };
         let parent = Traceparent::parse(parent)?;
-        let state = parse_tracestate(values_of(extractor, TRACESTATE))
-            .and_then(|members| TraceState::from_key_value(members).ok())
-            .unwrap_or_default();
-        Some(SpanContext::new(
+        let members = parse_tracestate(values_of(extractor, TRACESTATE)).unwrap_or_default();
+        let (state, unrepresentable) =
+            match TraceState::from_key_value(members.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            {
+                Ok(state) => (state, None),
+                Err(_) => {
+                    let header = members
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    (TraceState::NONE, Some(header))
+                }
+            };
+        let sc = SpanContext::new(
             parent.trace_id,
             parent.parent_id,
             TraceFlags::new(parent.flags),
             true,
             state,
-        ))
+        );
+        Some((sc, unrepresentable))
     }
+}
+
+/// A received tracestate that `TraceState` could not hold, kept verbatim for
+/// the same trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct VerbatimTraceState {
+    trace_id: TraceId,
+    header: String,
 }
 
 impl TextMapPropagator for TraceContextPropagator {
@@ -255,7 +278,15 @@ impl TextMapPropagator for TraceContextPropagator {
             flags,
         };
         injector.set(TRACEPARENT, parent.format());
-        let state = sc.trace_state().header();
+        let mut state = sc.trace_state().header();
+        if state.is_empty() {
+            if let Some(verbatim) = cx
+                .get::<VerbatimTraceState>()
+                .filter(|v| v.trace_id == sc.trace_id())
+            {
+                state = verbatim.header.clone();
+            }
+        }
         if !state.is_empty() {
             injector.set(TRACESTATE, state);
         }
@@ -263,15 +294,17 @@ impl TextMapPropagator for TraceContextPropagator {
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
         match Self::extract_span_context(extractor) {
-            Some(sc) => {
+            Some((sc, verbatim)) => {
                 let random = sc.trace_flags().to_u8() & FLAG_RANDOM != 0;
                 let trace_id = sc.trace_id();
-                let cx = cx.with_remote_span_context(sc);
+                let mut cx = cx.with_remote_span_context(sc);
                 if random {
-                    cx.with_value(RandomTraceId(trace_id))
-                } else {
-                    cx
+                    cx = cx.with_value(RandomTraceId(trace_id));
                 }
+                if let Some(header) = verbatim {
+                    cx = cx.with_value(VerbatimTraceState { trace_id, header });
+                }
+                cx
             }
             // Invalid or absent: leave whatever the context already holds.
             None => cx.clone(),
