@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::Resource;
 
 use crate::config::Config;
@@ -62,38 +62,47 @@ fn host_name() -> Option<String> {
 /// Builds the resource for `config`.
 pub fn build(config: &Config) -> Resource {
     let mut attributes: Vec<KeyValue> = Vec::new();
-    let mut push = |k: &str, v: String| {
+    let mut push = |k: &str, v: Value| {
         attributes.retain(|kv| kv.key.as_str() != k);
         attributes.push(KeyValue::new(k.to_owned(), v));
     };
     // Lowest precedence first: later pushes replace earlier ones.
-    push("telemetry.sdk.name", "opentelemetry".into());
-    push("telemetry.sdk.language", "rust".into());
-    push("telemetry.sdk.version", "0.33.1".into());
-    push("telemetry.distro.name", "tracewire".into());
-    push("telemetry.distro.version", env!("CARGO_PKG_VERSION").into());
-    push("service.instance.id", service_instance_id().to_owned());
-    push("process.pid", std::process::id().to_string());
+    push("telemetry.sdk.name", Value::from("opentelemetry"));
+    push("telemetry.sdk.language", Value::from("rust"));
+    push("telemetry.sdk.version", Value::from("0.33.1"));
+    push("telemetry.distro.name", Value::from("tracewire"));
+    push(
+        "telemetry.distro.version",
+        Value::from(env!("CARGO_PKG_VERSION")),
+    );
+    push(
+        "service.instance.id",
+        Value::from(service_instance_id().to_owned()),
+    );
+    push("process.pid", Value::I64(i64::from(std::process::id())));
     if let Some(exe) = executable_name() {
-        push("process.executable.name", exe.clone());
-        push("service.name", format!("unknown_service:{exe}"));
+        push("process.executable.name", Value::from(exe.clone()));
+        push(
+            "service.name",
+            Value::from(format!("unknown_service:{exe}")),
+        );
     } else {
-        push("service.name", "unknown_service".into());
+        push("service.name", Value::from("unknown_service"));
     }
-    push("process.runtime.name", "rust".into());
-    push("host.arch", std::env::consts::ARCH.into());
-    push("os.type", std::env::consts::OS.into());
+    push("process.runtime.name", Value::from("rust"));
+    push("host.arch", Value::from(std::env::consts::ARCH));
+    push("os.type", Value::from(std::env::consts::OS));
     if let Some(host) = host_name() {
-        push("host.name", host);
+        push("host.name", Value::from(host));
     }
     for (k, v) in &config.resource_attributes {
-        push(k, v.clone());
+        push(k, Value::from(v.clone()));
     }
     if let Some(name) = &config.service_name {
-        push("service.name", name.clone());
+        push("service.name", Value::from(name.clone()));
     }
     for (k, v) in &config.code_resource_attributes {
-        push(k, v.clone());
+        push(k, Value::from(v.clone()));
     }
     Resource::builder_empty()
         .with_schema_url(attributes, "https://opentelemetry.io/schemas/1.44.0")

@@ -1,0 +1,189 @@
+//! OTLP export end to end, over http/protobuf and gRPC, into receivers that
+//! speak the real protocols: resource, span, metric and log all arrive.
+
+mod support;
+
+use opentelemetry::KeyValue;
+use support::{config, grpc_receiver, http_receiver};
+use tracewire::TelemetryBuilder;
+
+fn exercise(protocol: &str, endpoint: String) -> tracewire::Telemetry {
+    let telemetry = TelemetryBuilder::from_config(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+        ("OTEL_SERVICE_NAME", format!("otlp-{protocol}")),
+        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
+    ]))
+    .build();
+    let _guard = tracing::dispatcher::set_default(&telemetry.subscriber());
+    tracing::info_span!("checkout", order.id = 7).in_scope(|| {
+        tracing::info!("payment accepted");
+    });
+    tracewire::metrics::counter(
+        &telemetry.meter("otlp-test"),
+        "orders.placed",
+        "{order}",
+        "Orders",
+    )
+    .add(3, &[KeyValue::new("shop", "main")]);
+    telemetry
+}
+
+fn assert_all_signals_arrived(received: &support::Received, service: &str) {
+    assert_eq!(received.span_names(), ["checkout"]);
+    assert!(
+        received
+            .metric_names()
+            .contains(&"orders.placed".to_owned()),
+        "{:?}",
+        received.metric_names()
+    );
+    assert!(
+        received
+            .log_bodies()
+            .contains(&"payment accepted".to_owned()),
+        "{:?}",
+        received.log_bodies()
+    );
+    let names = received.service_names();
+    assert!(names.len() >= 3, "a resource with each signal: {names:?}");
+    assert!(names.iter().all(|n| n == service), "{names:?}");
+}
+
+#[test]
+fn http_protobuf_delivers_every_signal() {
+    let (addr, received) = http_receiver(200);
+    let telemetry = exercise("http/protobuf", format!("http://{addr}"));
+    telemetry.shutdown();
+    assert_all_signals_arrived(&received, "otlp-http/protobuf");
+    assert_eq!(telemetry.stats().spans_exported, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_delivers_every_signal() {
+    let (addr, received) = grpc_receiver();
+    let telemetry = exercise("grpc", format!("http://{addr}"));
+    telemetry.shutdown();
+    assert_all_signals_arrived(&received, "otlp-grpc");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn grpc_shutdown_works_from_a_current_thread_runtime() {
+    let (addr, received) = grpc_receiver();
+    let telemetry = exercise("grpc", format!("http://{addr}"));
+    // Blocking this runtime's only thread must not stall the export.
+    telemetry.shutdown();
+    assert_eq!(received.span_names(), ["checkout"]);
+}
+
+#[test]
+fn spans_created_just_before_shutdown_all_arrive() {
+    const N: usize = 1000;
+    let (addr, received) = http_receiver(200);
+    let telemetry = TelemetryBuilder::from_config(config(&[
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            format!("http://{addr}/v1/traces"),
+        ),
+        // A long delay: only shutdown can flush these.
+        ("OTEL_BSP_SCHEDULE_DELAY", "60000".to_owned()),
+        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
+    ]))
+    .build();
+    let tracer =
+        opentelemetry::trace::TracerProvider::tracer(telemetry.tracer_provider().unwrap(), "burst");
+    for i in 0..N {
+        let _span = opentelemetry::trace::Tracer::start(&tracer, format!("job-{i}"));
+    }
+    telemetry.shutdown();
+    telemetry.shutdown(); // idempotent
+    assert_eq!(received.span_count(), N);
+    assert_eq!(telemetry.stats().spans_exported, N as u64);
+    assert_eq!(telemetry.stats().spans_dropped_queue_full, 0);
+}
+
+#[test]
+fn shutdown_works_from_a_multi_thread_runtime_task() {
+    let (addr, received) = http_receiver(200);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let telemetry = exercise("http/protobuf", format!("http://{addr}"));
+        tokio::spawn(async move { telemetry.shutdown() })
+            .await
+            .unwrap();
+    });
+    assert_eq!(received.span_names(), ["checkout"]);
+}
+
+#[test]
+fn a_failing_collector_never_fails_the_app_and_losses_are_counted() {
+    let (addr, received) = http_receiver(503);
+    let telemetry = TelemetryBuilder::from_config(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "200".to_owned()),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "64".to_owned()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "10".to_owned()),
+        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
+    ]))
+    .shutdown_timeout(std::time::Duration::from_secs(2))
+    .build();
+    let tracer =
+        opentelemetry::trace::TracerProvider::tracer(telemetry.tracer_provider().unwrap(), "load");
+    const N: u64 = 5000;
+    for i in 0..N {
+        let _span = opentelemetry::trace::Tracer::start(&tracer, format!("request-{i}"));
+    }
+    // The queue is bounded: what it cannot hold is dropped and counted.
+    let stats = telemetry.stats();
+    assert!(stats.spans_dropped_queue_full >= N - 64 - 512, "{stats:?}");
+    let text = telemetry
+        .exposition()
+        .unwrap()
+        .render(tracewire::prometheus::Format::Classic);
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("otel_sdk_processor_span_processed_total{")
+                && l.contains("error_type=\"queue_full\"")
+        ),
+        "{text}"
+    );
+    telemetry.shutdown();
+    let stats = telemetry.stats();
+    assert!(
+        received.requests.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the collector was tried"
+    );
+    assert!(stats.spans_failed_export > 0, "{stats:?}");
+    assert_eq!(stats.spans_exported, 0);
+    assert!(stats.spans_dropped_queue_full + stats.spans_failed_export <= N);
+}
+
+#[test]
+fn an_unreachable_collector_is_counted_not_fatal() {
+    // Bind and drop: a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let telemetry = TelemetryBuilder::from_config(config(&[
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        ),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "200".to_owned()),
+        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
+    ]))
+    .build();
+    let tracer =
+        opentelemetry::trace::TracerProvider::tracer(telemetry.tracer_provider().unwrap(), "down");
+    for _ in 0..10 {
+        let _span = opentelemetry::trace::Tracer::start(&tracer, "work");
+    }
+    telemetry.shutdown();
+    assert_eq!(telemetry.stats().spans_failed_export, 10);
+}

@@ -1,0 +1,274 @@
+//! In-process OTLP receivers that speak the real protocols (http/protobuf
+//! and gRPC), each on its own thread and runtime so that a test blocking in
+//! `shutdown()` never blocks the receiver.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+    logs_service_server::{LogsService, LogsServiceServer},
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    metrics_service_server::{MetricsService, MetricsServiceServer},
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    trace_service_server::{TraceService, TraceServiceServer},
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use prost::Message as _;
+
+/// Everything a receiver got.
+#[derive(Debug, Default)]
+pub struct Received {
+    pub traces: Mutex<Vec<ExportTraceServiceRequest>>,
+    pub metrics: Mutex<Vec<ExportMetricsServiceRequest>>,
+    pub logs: Mutex<Vec<ExportLogsServiceRequest>>,
+    pub requests: AtomicUsize,
+}
+
+impl Received {
+    pub fn span_names(&self) -> Vec<String> {
+        self.traces
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.resource_spans.iter())
+            .flat_map(|rs| rs.scope_spans.iter())
+            .flat_map(|ss| ss.spans.iter())
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    pub fn span_count(&self) -> usize {
+        self.span_names().len()
+    }
+
+    pub fn metric_names(&self) -> Vec<String> {
+        self.metrics
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.resource_metrics.iter())
+            .flat_map(|rm| rm.scope_metrics.iter())
+            .flat_map(|sm| sm.metrics.iter())
+            .map(|m| m.name.clone())
+            .collect()
+    }
+
+    pub fn log_bodies(&self) -> Vec<String> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.resource_logs.iter())
+            .flat_map(|rl| rl.scope_logs.iter())
+            .flat_map(|sl| sl.log_records.iter())
+            .filter_map(|l| l.body.as_ref().and_then(string_of))
+            .collect()
+    }
+
+    /// `service.name` of the first resource of each signal.
+    pub fn service_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for r in self.traces.lock().unwrap().iter() {
+            names.extend(
+                r.resource_spans
+                    .iter()
+                    .filter_map(|rs| rs.resource.as_ref())
+                    .filter_map(|res| attr(&res.attributes, "service.name")),
+            );
+        }
+        for r in self.metrics.lock().unwrap().iter() {
+            names.extend(
+                r.resource_metrics
+                    .iter()
+                    .filter_map(|rs| rs.resource.as_ref())
+                    .filter_map(|res| attr(&res.attributes, "service.name")),
+            );
+        }
+        for r in self.logs.lock().unwrap().iter() {
+            names.extend(
+                r.resource_logs
+                    .iter()
+                    .filter_map(|rs| rs.resource.as_ref())
+                    .filter_map(|res| attr(&res.attributes, "service.name")),
+            );
+        }
+        names
+    }
+}
+
+pub fn string_of(v: &AnyValue) -> Option<String> {
+    match &v.value {
+        Some(any_value::Value::StringValue(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+pub fn attr(attrs: &[KeyValue], key: &str) -> Option<String> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(string_of)
+}
+
+/// Runs `serve` on a fresh runtime in its own thread; returns once bound.
+fn spawn_server<F, Fut>(serve: F) -> SocketAddr
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            serve(listener).await;
+        });
+    });
+    rx.recv_timeout(Duration::from_secs(10)).unwrap()
+}
+
+/// An OTLP/HTTP receiver answering every request with `status`.
+pub fn http_receiver(status: u16) -> (SocketAddr, Arc<Received>) {
+    let received = Arc::new(Received::default());
+    let state = Arc::clone(&received);
+    let addr = spawn_server(move |listener| async move {
+        use axum::body::Bytes;
+        use axum::extract::State;
+        use axum::http::StatusCode;
+        use axum::routing::post;
+        let code = StatusCode::from_u16(status).unwrap();
+        let app = axum::Router::new()
+            .route(
+                "/v1/traces",
+                post(
+                    move |State(r): State<Arc<Received>>, body: Bytes| async move {
+                        r.requests.fetch_add(1, Ordering::SeqCst);
+                        if code.is_success() {
+                            r.traces
+                                .lock()
+                                .unwrap()
+                                .push(ExportTraceServiceRequest::decode(body).unwrap());
+                        }
+                        code
+                    },
+                ),
+            )
+            .route(
+                "/v1/metrics",
+                post(
+                    move |State(r): State<Arc<Received>>, body: Bytes| async move {
+                        r.requests.fetch_add(1, Ordering::SeqCst);
+                        if code.is_success() {
+                            r.metrics
+                                .lock()
+                                .unwrap()
+                                .push(ExportMetricsServiceRequest::decode(body).unwrap());
+                        }
+                        code
+                    },
+                ),
+            )
+            .route(
+                "/v1/logs",
+                post(
+                    move |State(r): State<Arc<Received>>, body: Bytes| async move {
+                        r.requests.fetch_add(1, Ordering::SeqCst);
+                        if code.is_success() {
+                            r.logs
+                                .lock()
+                                .unwrap()
+                                .push(ExportLogsServiceRequest::decode(body).unwrap());
+                        }
+                        code
+                    },
+                ),
+            )
+            .with_state(state);
+        axum::serve(listener, app).await.unwrap();
+    });
+    (addr, received)
+}
+
+#[derive(Clone)]
+struct Grpc(Arc<Received>);
+
+#[tonic::async_trait]
+impl TraceService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.requests.fetch_add(1, Ordering::SeqCst);
+        self.0.traces.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.0.requests.fetch_add(1, Ordering::SeqCst);
+        self.0.metrics.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.0.requests.fetch_add(1, Ordering::SeqCst);
+        self.0.logs.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(ExportLogsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+/// An OTLP/gRPC receiver.
+pub fn grpc_receiver() -> (SocketAddr, Arc<Received>) {
+    let received = Arc::new(Received::default());
+    let service = Grpc(Arc::clone(&received));
+    let addr = spawn_server(move |listener| async move {
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(service.clone()))
+            .add_service(MetricsServiceServer::new(service.clone()))
+            .add_service(LogsServiceServer::new(service))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await
+            .unwrap();
+    });
+    (addr, received)
+}
+
+/// A configuration from a list of variables (the process environment is not read).
+pub fn config(vars: &[(&str, String)]) -> tracewire::Config {
+    let map: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    tracewire::Config::from_lookup(move |k| map.get(k).cloned())
+}
