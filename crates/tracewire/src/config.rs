@@ -239,6 +239,9 @@ pub struct Config {
     pub service_name: Option<String>,
     /// `OTEL_RESOURCE_ATTRIBUTES`, percent-decoded, plus code-given attributes.
     pub resource_attributes: Vec<(String, String)>,
+    /// A service name used only when neither `OTEL_SERVICE_NAME` nor
+    /// `service.name` in `OTEL_RESOURCE_ATTRIBUTES` nor code sets one.
+    pub default_service_name: Option<String>,
     /// Resource attributes set in code; they win over every variable.
     pub code_resource_attributes: Vec<(String, String)>,
     /// `OTEL_PROPAGATORS`.
@@ -462,6 +465,7 @@ impl Config {
             sdk_disabled,
             service_name,
             resource_attributes,
+            default_service_name: None,
             code_resource_attributes: Vec::new(),
             propagators,
             sampler,

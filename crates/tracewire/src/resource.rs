@@ -95,6 +95,9 @@ pub fn build(config: &Config) -> Resource {
     if let Some(host) = host_name() {
         push("host.name", Value::from(host));
     }
+    if let Some(name) = &config.default_service_name {
+        push("service.name", Value::from(name.clone()));
+    }
     for (k, v) in &config.resource_attributes {
         push(k, Value::from(v.clone()));
     }

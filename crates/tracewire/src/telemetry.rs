@@ -100,6 +100,13 @@ impl TelemetryBuilder {
         self.resource_attribute("service.name", name)
     }
 
+    /// The service name to use when the environment names none: the
+    /// deployment can still rename the service with `OTEL_SERVICE_NAME`.
+    pub fn default_service_name(mut self, name: impl Into<String>) -> Self {
+        self.config.default_service_name = Some(name.into());
+        self
+    }
+
     /// `service.version`.
     pub fn service_version(self, version: impl Into<String>) -> Self {
         self.resource_attribute("service.version", version)

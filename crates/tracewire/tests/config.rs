@@ -369,6 +369,19 @@ fn service_name_precedence() {
         "from-code"
     );
 
+    let mut c = config(&[]);
+    c.default_service_name = Some("fallback".into());
+    assert_eq!(
+        tracewire::resource::service_name(&tracewire::resource::build(&c)),
+        "fallback"
+    );
+    let mut c = config(&[("OTEL_SERVICE_NAME", "from-env")]);
+    c.default_service_name = Some("fallback".into());
+    assert_eq!(
+        tracewire::resource::service_name(&tracewire::resource::build(&c)),
+        "from-env"
+    );
+
     let unnamed = tracewire::resource::build(&config(&[]));
     assert!(tracewire::resource::service_name(&unnamed).starts_with("unknown_service:"));
 }

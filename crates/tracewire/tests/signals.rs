@@ -18,9 +18,18 @@ fn a_json_log_line_carries_the_ids_of_the_exported_span() {
     });
     let span = t.span("checkout");
     let lines = t.log_lines();
-    let outside = lines.iter().find(|l| l["message"] == "before any span").unwrap();
-    assert!(outside.get("trace_id").is_none(), "no ids outside a span, not zeros: {outside}");
-    let inside = lines.iter().find(|l| l["message"] == "payment accepted").unwrap();
+    let outside = lines
+        .iter()
+        .find(|l| l["message"] == "before any span")
+        .unwrap();
+    assert!(
+        outside.get("trace_id").is_none(),
+        "no ids outside a span, not zeros: {outside}"
+    );
+    let inside = lines
+        .iter()
+        .find(|l| l["message"] == "payment accepted")
+        .unwrap();
     assert_eq!(inside["trace_id"], span.span_context.trace_id().to_string());
     assert_eq!(inside["span_id"], span.span_context.span_id().to_string());
     assert_eq!(inside["trace_flags"], "01");
@@ -43,9 +52,15 @@ fn spans_started_on_the_sdk_directly_correlate_too() {
     let nested = t.span("nested");
     assert_child_of(&nested, &request);
     let lines = t.log_lines();
-    let line = lines.iter().find(|l| l["message"] == "inside an SDK span").unwrap();
+    let line = lines
+        .iter()
+        .find(|l| l["message"] == "inside an SDK span")
+        .unwrap();
     assert_eq!(line["span_id"], request.span_context.span_id().to_string());
-    let line = lines.iter().find(|l| l["message"] == "inside a tracing span under it").unwrap();
+    let line = lines
+        .iter()
+        .find(|l| l["message"] == "inside a tracing span under it")
+        .unwrap();
     assert_eq!(line["span_id"], nested.span_context.span_id().to_string());
 }
 
@@ -55,18 +70,29 @@ fn otlp_log_records_carry_trace_context_and_severity() {
     tracing::info_span!("work").in_scope(|| tracing::error!("it broke"));
     let span = t.span("work");
     let records = t.log_records();
-    let record = records.iter().find(|r| format!("{:?}", r.body()).contains("it broke")).unwrap();
+    let record = records
+        .iter()
+        .find(|r| format!("{:?}", r.body()).contains("it broke"))
+        .unwrap();
     let cx = record.trace_context().expect("trace context on the record");
     assert_eq!(cx.trace_id, span.span_context.trace_id());
     assert_eq!(cx.span_id, span.span_context.span_id());
-    assert_eq!(record.severity_number(), Some(opentelemetry::logs::Severity::Error));
+    assert_eq!(
+        record.severity_number(),
+        Some(opentelemetry::logs::Severity::Error)
+    );
 }
 
 #[test]
 fn exemplars_link_a_histogram_bucket_to_its_trace() {
     let t = TestTelemetry::start();
     let meter = t.telemetry.meter("shop");
-    let latency = tracewire::metrics::duration_histogram(&meter, "checkout.duration", "Checkout time", tracewire::metrics::DURATION_BUCKETS);
+    let latency = tracewire::metrics::duration_histogram(
+        &meter,
+        "checkout.duration",
+        "Checkout time",
+        tracewire::metrics::DURATION_BUCKETS,
+    );
     latency.record(0.3, &[KeyValue::new("outcome", "ok")]); // outside any span: no exemplar
     tracing::info_span!("slow checkout").in_scope(|| {
         latency.record(0.3, &[KeyValue::new("outcome", "ok")]);
@@ -78,11 +104,26 @@ fn exemplars_link_a_histogram_bucket_to_its_trace() {
         .find(|l| l.starts_with("checkout_duration_seconds_bucket{") && l.contains("le=\"0.5\""))
         .unwrap_or_else(|| panic!("{text}"));
     assert!(bucket.contains("outcome=\"ok\""));
-    assert!(bucket.contains(" 2 # {"), "two observations, then the exemplar: {bucket}");
-    assert!(bucket.contains(&format!("trace_id=\"{}\"", span.span_context.trace_id())), "{bucket}");
-    assert!(bucket.contains(&format!("span_id=\"{}\"", span.span_context.span_id())), "{bucket}");
-    let other = text.lines().find(|l| l.starts_with("checkout_duration_seconds_bucket{") && l.contains("le=\"0.25\"")).unwrap();
-    assert!(!other.contains('#'), "only the bucket the value fell in: {other}");
+    assert!(
+        bucket.contains(" 2 # {"),
+        "two observations, then the exemplar: {bucket}"
+    );
+    assert!(
+        bucket.contains(&format!("trace_id=\"{}\"", span.span_context.trace_id())),
+        "{bucket}"
+    );
+    assert!(
+        bucket.contains(&format!("span_id=\"{}\"", span.span_context.span_id())),
+        "{bucket}"
+    );
+    let other = text
+        .lines()
+        .find(|l| l.starts_with("checkout_duration_seconds_bucket{") && l.contains("le=\"0.25\""))
+        .unwrap();
+    assert!(
+        !other.contains('#'),
+        "only the bucket the value fell in: {other}"
+    );
     assert!(text.ends_with("# EOF\n"));
     let classic = t.telemetry.exposition().unwrap().render(Format::Classic);
     assert!(!classic.contains("trace_id"), "text 0.0.4 has no exemplars");
@@ -112,9 +153,22 @@ fn counters_get_exemplars_and_unsampled_spans_do_not() {
         orders.add(2, &[KeyValue::new("kind", "sampled")]);
     }
     let text = t.metrics_text();
-    let sampled = text.lines().find(|l| l.starts_with("orders_placed_total{") && l.contains("sampled\"") && l.contains("kind=\"sampled\"")).unwrap();
-    assert!(sampled.contains(&format!("trace_id=\"{trace_id}\"")), "{sampled}");
-    let unsampled = text.lines().find(|l| l.contains("kind=\"unsampled\"")).unwrap();
+    let sampled = text
+        .lines()
+        .find(|l| {
+            l.starts_with("orders_placed_total{")
+                && l.contains("sampled\"")
+                && l.contains("kind=\"sampled\"")
+        })
+        .unwrap();
+    assert!(
+        sampled.contains(&format!("trace_id=\"{trace_id}\"")),
+        "{sampled}"
+    );
+    let unsampled = text
+        .lines()
+        .find(|l| l.contains("kind=\"unsampled\""))
+        .unwrap();
     assert!(!unsampled.contains("trace_id"), "{unsampled}");
     assert!(text.contains("# TYPE orders_placed counter"), "{text}");
 }
@@ -124,8 +178,11 @@ fn span_attribute_values_are_truncated_to_the_limit() {
     let exporter = InMemorySpanExporter::default();
     let mut config = Config::default();
     config.limits.span_attribute_value_length = Some(5);
-    let telemetry = TelemetryBuilder::from_config(config).with_span_exporter(exporter.clone()).build();
-    let tracer = opentelemetry::trace::TracerProvider::tracer(telemetry.tracer_provider().unwrap(), "t");
+    let telemetry = TelemetryBuilder::from_config(config)
+        .with_span_exporter(exporter.clone())
+        .build();
+    let tracer =
+        opentelemetry::trace::TracerProvider::tracer(telemetry.tracer_provider().unwrap(), "t");
     let mut span = tracer.start("long");
     opentelemetry::trace::Span::set_attribute(&mut span, KeyValue::new("note", "ééééééééé"));
     opentelemetry::trace::Span::set_attribute(&mut span, KeyValue::new("count", 123456789i64));
@@ -133,7 +190,10 @@ fn span_attribute_values_are_truncated_to_the_limit() {
     telemetry.force_flush(); // (shutdown would clear the in-memory exporter)
     let spans = exporter.get_finished_spans().unwrap();
     assert_eq!(attribute(&spans[0], "note").unwrap().to_string(), "ééééé");
-    assert_eq!(attribute(&spans[0], "count"), Some(opentelemetry::Value::I64(123456789)));
+    assert_eq!(
+        attribute(&spans[0], "count"),
+        Some(opentelemetry::Value::I64(123456789))
+    );
 }
 
 #[test]
@@ -145,7 +205,12 @@ fn sdk_disabled_means_no_providers_but_propagation_still_works() {
     assert!(telemetry.meter_provider().is_none());
     assert!(telemetry.exposition().is_none());
     let mut headers = http::HeaderMap::new();
-    headers.insert("traceparent", "00-12345678901234567890123456789012-1234567890123456-01".parse().unwrap());
+    headers.insert(
+        "traceparent",
+        "00-12345678901234567890123456789012-1234567890123456-01"
+            .parse()
+            .unwrap(),
+    );
     let cx = tracewire::propagation::extract(&headers);
     assert!(cx.span().span_context().is_valid());
     telemetry.shutdown();
@@ -155,10 +220,27 @@ fn sdk_disabled_means_no_providers_but_propagation_still_works() {
 fn prometheus_names_follow_the_translation_rules() {
     let t = TestTelemetry::start();
     let meter = t.telemetry.meter("names");
-    meter.i64_up_down_counter("http.server.active_requests").with_unit("{request}").build().add(2, &[KeyValue::new("http.request.method", "GET")]);
-    meter.f64_histogram("http.server.request.body.size").with_unit("By").with_boundaries(vec![100.0, 1000.0]).build().record(512.0, &[]);
-    meter.u64_counter("messaging.client.sent.messages").with_unit("{message}").build().add(1, &[]);
-    meter.f64_gauge("cpu.utilization").with_unit("1").build().record(0.5, &[]);
+    meter
+        .i64_up_down_counter("http.server.active_requests")
+        .with_unit("{request}")
+        .build()
+        .add(2, &[KeyValue::new("http.request.method", "GET")]);
+    meter
+        .f64_histogram("http.server.request.body.size")
+        .with_unit("By")
+        .with_boundaries(vec![100.0, 1000.0])
+        .build()
+        .record(512.0, &[]);
+    meter
+        .u64_counter("messaging.client.sent.messages")
+        .with_unit("{message}")
+        .build()
+        .add(1, &[]);
+    meter
+        .f64_gauge("cpu.utilization")
+        .with_unit("1")
+        .build()
+        .record(0.5, &[]);
     let text = t.telemetry.exposition().unwrap().render(Format::Classic);
     for expected in [
         "# TYPE http_server_active_requests gauge",
@@ -171,7 +253,10 @@ fn prometheus_names_follow_the_translation_rules() {
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
-    assert!(!text.contains("_ratio"), "the removed `1` → `_ratio` rule is not applied");
+    assert!(
+        !text.contains("_ratio"),
+        "the removed `1` → `_ratio` rule is not applied"
+    );
     assert!(!text.contains("# EOF") && !text.contains("# UNIT"));
     let om = t.metrics_text();
     assert!(om.contains("# TYPE target info"));

@@ -24,7 +24,10 @@ use tracing::Instrument as _;
 
 #[tokio::main]
 async fn main() {
-    let telemetry = tracewire::builder().service_name("quickstart").init();
+    let telemetry = tracewire::builder()
+        .default_service_name("quickstart")
+        .service_version(env!("CARGO_PKG_VERSION"))
+        .init();
 
     let greetings = tracewire::metrics::counter(
         &tracewire::otel::global::meter("quickstart"),

@@ -1,11 +1,9 @@
 //! OTLP export end to end, over http/protobuf and gRPC, into receivers that
 //! speak the real protocols: resource, span, metric and log all arrive.
 
-mod support;
-
 use opentelemetry::KeyValue;
-use support::{config, grpc_receiver, http_receiver};
 use tracewire::TelemetryBuilder;
+use tracewire_e2e::receiver::{self, config, grpc_receiver, http_receiver};
 
 fn exercise(protocol: &str, endpoint: String) -> tracewire::Telemetry {
     let telemetry = TelemetryBuilder::from_config(config(&[
@@ -29,7 +27,7 @@ fn exercise(protocol: &str, endpoint: String) -> tracewire::Telemetry {
     telemetry
 }
 
-fn assert_all_signals_arrived(received: &support::Received, service: &str) {
+fn assert_all_signals_arrived(received: &receiver::Received, service: &str) {
     assert_eq!(received.span_names(), ["checkout"]);
     assert!(
         received

@@ -2,8 +2,6 @@
 //! and gRPC), each on its own thread and runtime so that a test blocking in
 //! `shutdown()` never blocks the receiver.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +24,7 @@ use prost::Message as _;
 
 /// Everything a receiver got.
 #[derive(Debug, Default)]
+#[allow(missing_docs)]
 pub struct Received {
     pub traces: Mutex<Vec<ExportTraceServiceRequest>>,
     pub metrics: Mutex<Vec<ExportMetricsServiceRequest>>,
@@ -34,6 +33,7 @@ pub struct Received {
 }
 
 impl Received {
+    /// Names of every received span.
     pub fn span_names(&self) -> Vec<String> {
         self.traces
             .lock()
@@ -46,10 +46,12 @@ impl Received {
             .collect()
     }
 
+    /// Number of received spans.
     pub fn span_count(&self) -> usize {
         self.span_names().len()
     }
 
+    /// Names of every received metric.
     pub fn metric_names(&self) -> Vec<String> {
         self.metrics
             .lock()
@@ -62,6 +64,7 @@ impl Received {
             .collect()
     }
 
+    /// String bodies of every received log record.
     pub fn log_bodies(&self) -> Vec<String> {
         self.logs
             .lock()
@@ -105,6 +108,7 @@ impl Received {
     }
 }
 
+/// The string inside an OTLP value.
 pub fn string_of(v: &AnyValue) -> Option<String> {
     match &v.value {
         Some(any_value::Value::StringValue(s)) => Some(s.clone()),
@@ -112,6 +116,7 @@ pub fn string_of(v: &AnyValue) -> Option<String> {
     }
 }
 
+/// A string attribute by key.
 pub fn attr(attrs: &[KeyValue], key: &str) -> Option<String> {
     attrs
         .iter()

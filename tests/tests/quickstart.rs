@@ -1,0 +1,109 @@
+//! The quickstart as a user runs it: JSON logs with trace ids on stdout, OTLP
+//! export when an endpoint is set, a graceful SIGTERM that flushes.
+
+use tracewire_e2e::receiver::http_receiver;
+use tracewire_e2e::{Example, http_get};
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+#[test]
+fn quickstart_logs_exports_and_flushes_on_sigterm() {
+    let (collector, received) = http_receiver(200);
+    let endpoint = format!("http://{collector}");
+    let app = Example::start(
+        "quickstart",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_SERVICE_NAME", "quickstart-e2e"),
+            ("RUST_LOG", "info"),
+        ],
+    );
+    let response = http_get(
+        app.addr,
+        "/hello/ada",
+        &[("traceparent", &format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))],
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, "Hello, ada!\n");
+
+    let status = app_terminate_and_collect(app, |lines| {
+        let hello = lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["message"] == "saying hello")
+            .expect("a JSON log line for the request");
+        assert_eq!(hello["trace_id"], TRACE_ID, "{hello}");
+        assert_eq!(hello["fields"]["name"], "ada");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("telemetry configured") && l.contains("otlp"))
+        );
+    });
+    assert!(status.success(), "exit status {status:?}");
+
+    // Everything was flushed before exit: no sleep, no polling.
+    let names = received.span_names();
+    assert!(
+        names.contains(&"GET /hello/{name}".to_owned()) && names.contains(&"greet".to_owned()),
+        "{names:?}"
+    );
+    let traces = received.traces.lock().unwrap();
+    let spans: Vec<_> = traces
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .collect();
+    for span in &spans {
+        assert_eq!(
+            hex(&span.trace_id),
+            TRACE_ID,
+            "{} continues the caller's trace",
+            span.name
+        );
+    }
+    let request = spans
+        .iter()
+        .find(|s| s.name == "GET /hello/{name}")
+        .unwrap();
+    let greet = spans.iter().find(|s| s.name == "greet").unwrap();
+    assert_eq!(
+        greet.parent_span_id, request.span_id,
+        "the instrumented function is a child of the request span"
+    );
+    drop(traces);
+    assert!(received.log_bodies().contains(&"saying hello".to_owned()));
+    assert!(
+        received
+            .metric_names()
+            .contains(&"quickstart.greetings".to_owned())
+    );
+    assert!(
+        received
+            .service_names()
+            .iter()
+            .all(|n| n == "quickstart-e2e")
+    );
+}
+
+fn app_terminate_and_collect(
+    app: Example,
+    check: impl FnOnce(&[String]),
+) -> std::process::ExitStatus {
+    // The log line is written before the response; its reader thread may lag.
+    let lines = tracewire_e2e::wait_for(std::time::Duration::from_secs(10), || {
+        let lines = app.stdout_lines();
+        lines
+            .iter()
+            .any(|l| l.contains("saying hello"))
+            .then_some(lines)
+    })
+    .unwrap_or_else(|| app.stdout_lines());
+    check(&lines);
+    app.terminate()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
