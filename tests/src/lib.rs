@@ -2,6 +2,9 @@
 //! require external tools (a missing tool fails under `CI=true`, and is a loud
 //! skip elsewhere).
 
+// Test support: a failed step here is a failed test, so unwrapping is the point.
+#![allow(clippy::unwrap_used)]
+
 pub mod receiver;
 
 use std::io::{BufRead, BufReader, Read, Write};

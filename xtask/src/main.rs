@@ -1,1 +1,46 @@
-fn main() {}
+//! Project tasks: `cargo xtask <task>`.
+//!
+//! - `test`  — find the backing services (starting local ones that are
+//!   installed but stopped), then run the whole test suite;
+//! - `lint`  — `cargo fmt --check`, clippy with `-D warnings`, docs with `-D warnings`;
+//! - `ci`    — `lint`, then `test`;
+//! - `stack` — check `deploy/` (rules with promtool, dashboards against the
+//!   metric names the crates emit).
+
+mod services;
+mod tasks;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <task>
+
+tasks:
+  test    find services (DATABASE_URL, MYSQL_URL, REDIS_URL, AMQP_URL, NATS_URL), start
+          stopped local ones, run every test (with CI=true a missing service fails)
+  lint    cargo fmt --check, clippy -D warnings, rustdoc -D warnings
+  ci      lint, then test
+  stack   validate deploy/ (promtool rules, dashboard queries, metric names)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => tasks::test(&args[1..]),
+        Some("lint") => tasks::lint(),
+        Some("ci") => tasks::lint().and_then(|()| tasks::test(&[])),
+        Some("stack") => tasks::stack(),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task {other:?}\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -51,11 +51,16 @@ pub struct TelemetryBuilder {
     config: Config,
     writer: WriterFactory,
     shutdown_timeout: Duration,
-    extra_traces:
-        Vec<Box<dyn FnOnce(TracerProviderBuilder, &SelfMetrics) -> TracerProviderBuilder + Send>>,
-    extra_logs: Vec<Box<dyn FnOnce(LoggerProviderBuilder) -> LoggerProviderBuilder + Send>>,
-    extra_metrics: Vec<Box<dyn FnOnce(MeterProviderBuilder) -> MeterProviderBuilder + Send>>,
+    extra_traces: Vec<ExtraTraces>,
+    extra_logs: Vec<Extra<LoggerProviderBuilder>>,
+    extra_metrics: Vec<Extra<MeterProviderBuilder>>,
 }
+
+/// A change to a provider builder requested in code (extra exporters, readers).
+type Extra<B> = Box<dyn FnOnce(B) -> B + Send>;
+/// Like [`Extra`], for spans: processors may count into the self metrics.
+type ExtraTraces =
+    Box<dyn FnOnce(TracerProviderBuilder, &SelfMetrics) -> TracerProviderBuilder + Send>;
 
 impl fmt::Debug for TelemetryBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

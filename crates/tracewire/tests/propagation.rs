@@ -1,6 +1,8 @@
 //! Propagation, rule by rule (conventions §6; W3C Trace Context Level 2,
 //! W3C Baggage), asserted on the header bytes that would leave the process.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 use http::HeaderMap;
 use opentelemetry::Context;
 use opentelemetry::baggage::BaggageExt;

@@ -139,8 +139,7 @@ impl TextMapPropagator for BaggagePropagator {
             return;
         }
         let mut header = String::new();
-        let mut count = 0;
-        for (key, (value, metadata)) in baggage {
+        for (count, (key, (value, metadata))) in baggage.iter().enumerate() {
             let mut member = format!("{}={}", key.as_str(), encode_value(value.as_str()));
             if !metadata.as_str().is_empty() {
                 member.push(';');
@@ -153,7 +152,6 @@ impl TextMapPropagator for BaggagePropagator {
                 header.push(',');
             }
             header.push_str(&member);
-            count += 1;
         }
         injector.set(BAGGAGE, header);
     }

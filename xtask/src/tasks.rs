@@ -1,0 +1,132 @@
+//! The tasks themselves.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::services::{SERVICES, Status};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    c.current_dir(workspace_root());
+    c
+}
+
+fn run(mut command: Command, what: &str) -> Result<(), String> {
+    eprintln!("xtask: {what}");
+    let status = command.status().map_err(|e| format!("{what}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false)
+}
+
+/// `cargo xtask test [-- extra cargo test args]`
+pub fn test(extra: &[String]) -> Result<(), String> {
+    let root = workspace_root();
+    let ci = in_ci();
+    let mut missing = Vec::new();
+    let mut env: Vec<(&str, String)> = Vec::new();
+    for service in SERVICES {
+        let needed = service.is_needed(&root);
+        let status = service.ensure();
+        let url = service.url();
+        match (&status, needed) {
+            (Status::Up, _) => {
+                eprintln!("xtask: {:<10} up       {}={url}", service.name, service.env)
+            }
+            (Status::Started, _) => {
+                eprintln!("xtask: {:<10} started  {}={url}", service.name, service.env)
+            }
+            (Status::Missing(why), true) => {
+                missing.push(format!("{} ({}): {why}", service.name, service.env))
+            }
+            (Status::Missing(why), false) => {
+                eprintln!(
+                    "xtask: {:<10} absent   ({why}); no current crate needs it",
+                    service.name
+                )
+            }
+        }
+        env.push((service.env, url));
+    }
+    for tool in ["promtool", "prometheus"] {
+        if !on_path(tool) {
+            missing.push(format!(
+                "`{tool}` (apt-get install prometheus), used by tests/tests/prometheus.rs"
+            ));
+        }
+    }
+    if !missing.is_empty() {
+        let list = missing.join("\n  - ");
+        if ci {
+            return Err(format!("CI=true and these are missing:\n  - {list}"));
+        }
+        eprintln!("\n**********************************************************************");
+        eprintln!("xtask: SKIPPING the tests that need:\n  - {list}");
+        eprintln!("**********************************************************************\n");
+    }
+
+    let mut tests = cargo();
+    tests
+        .args(["test", "--workspace", "--all-targets"])
+        .args(extra)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    run(tests, "cargo test --workspace --all-targets")?;
+    let mut doc = cargo();
+    doc.args(["test", "--workspace", "--doc"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    run(doc, "cargo test --workspace --doc")
+}
+
+/// `cargo xtask lint`
+pub fn lint() -> Result<(), String> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    run(fmt, "cargo fmt --all --check")?;
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(
+        clippy,
+        "cargo clippy --workspace --all-targets -- -D warnings",
+    )?;
+    let mut doc = cargo();
+    doc.args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    run(
+        doc,
+        "cargo doc --workspace --no-deps (RUSTDOCFLAGS=-D warnings)",
+    )
+}
+
+/// `cargo xtask stack`: the `deploy/` checks live in the e2e test crate so
+/// that `cargo xtask test` enforces them too; this runs just those.
+pub fn stack() -> Result<(), String> {
+    let mut c = cargo();
+    c.args(["test", "-p", "tracewire-e2e", "--test", "stack"]);
+    run(c, "cargo test -p tracewire-e2e --test stack")
+}
