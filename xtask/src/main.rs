@@ -3,9 +3,7 @@
 //! - `test`  — find the backing services (starting local ones that are
 //!   installed but stopped), then run the whole test suite;
 //! - `lint`  — `cargo fmt --check`, clippy with `-D warnings`, docs with `-D warnings`;
-//! - `ci`    — `lint`, then `test`;
-//! - `stack` — check `deploy/` (rules with promtool, dashboards against the
-//!   metric names the crates emit).
+//! - `ci`    — `lint`, then `test`.
 
 mod services;
 mod tasks;
@@ -20,7 +18,6 @@ tasks:
           stopped local ones, run every test (with CI=true a missing service fails)
   lint    cargo fmt --check, clippy -D warnings, rustdoc -D warnings
   ci      lint, then test
-  stack   validate deploy/ (promtool rules, dashboard queries, metric names)
 ";
 
 fn main() -> ExitCode {
@@ -29,7 +26,6 @@ fn main() -> ExitCode {
         Some("test") => tasks::test(&args[1..]),
         Some("lint") => tasks::lint(),
         Some("ci") => tasks::lint().and_then(|()| tasks::test(&[])),
-        Some("stack") => tasks::stack(),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())

@@ -122,11 +122,3 @@ pub fn lint() -> Result<(), String> {
         "cargo doc --workspace --no-deps (RUSTDOCFLAGS=-D warnings)",
     )
 }
-
-/// `cargo xtask stack`: the `deploy/` checks live in the e2e test crate so
-/// that `cargo xtask test` enforces them too; this runs just those.
-pub fn stack() -> Result<(), String> {
-    let mut c = cargo();
-    c.args(["test", "-p", "tracewire-e2e", "--test", "stack"]);
-    run(c, "cargo test -p tracewire-e2e --test stack")
-}

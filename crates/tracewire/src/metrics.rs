@@ -20,7 +20,7 @@
 //! ```
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 use std::time::SystemTime;
@@ -86,7 +86,7 @@ pub(crate) struct Exemplar {
 pub(crate) struct ExemplarReservoir {
     /// Histogram bucket bounds; empty for counters (one slot).
     bounds: Vec<f64>,
-    slots: Mutex<HashMap<u64, Box<[Option<Exemplar>]>>>,
+    slots: Mutex<Slots>,
 }
 
 impl ExemplarReservoir {
@@ -125,21 +125,63 @@ impl ExemplarReservoir {
 }
 
 /// An order-independent hash of an attribute set: the SDK sorts attributes,
-/// callers need not, and the two must agree.
+/// callers need not, and the two must agree. FNV-1a per attribute (cheap for
+/// the short keys and values of metric attributes), summed.
 fn fingerprint<'a>(attributes: impl Iterator<Item = &'a KeyValue>) -> u64 {
     attributes.fold(0u64, |acc, kv| {
-        let mut h = std::hash::DefaultHasher::new();
-        kv.key.as_str().hash(&mut h);
+        let mut h = Fnv::default();
+        h.write(kv.key.as_str().as_bytes());
+        h.write_u8(0xff);
         match &kv.value {
-            Value::Bool(b) => b.hash(&mut h),
-            Value::I64(i) => i.hash(&mut h),
-            Value::F64(f) => f.to_bits().hash(&mut h),
-            Value::String(s) => s.as_str().hash(&mut h),
-            other => other.to_string().hash(&mut h),
+            Value::Bool(b) => h.write_u8(u8::from(*b)),
+            Value::I64(i) => h.write_i64(*i),
+            Value::F64(f) => h.write_u64(f.to_bits()),
+            Value::String(s) => h.write(s.as_str().as_bytes()),
+            other => h.write(other.to_string().as_bytes()),
         }
         acc.wrapping_add(h.finish())
     })
 }
+
+/// 64-bit FNV-1a.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The fingerprints are already hashes: use them as they are.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Slots = HashMap<u64, Box<[Option<Exemplar>]>, BuildHasherDefault<PassThrough>>;
 
 static RESERVOIRS: LazyLock<RwLock<HashMap<String, Arc<ExemplarReservoir>>>> =
     LazyLock::new(Default::default);
