@@ -185,3 +185,41 @@ fn an_unreachable_collector_is_counted_not_fatal() {
     telemetry.shutdown();
     assert_eq!(telemetry.stats().spans_failed_export, 10);
 }
+
+#[test]
+fn log_records_beyond_the_queue_are_dropped_and_counted() {
+    let (addr, _received) = http_receiver(503);
+    let telemetry = TelemetryBuilder::from_config(config(&[
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            format!("http://{addr}/v1/logs"),
+        ),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "200".to_owned()),
+        ("OTEL_BLRP_MAX_QUEUE_SIZE", "8".to_owned()),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "60000".to_owned()),
+        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
+    ]))
+    .shutdown_timeout(std::time::Duration::from_secs(2))
+    .build();
+    {
+        let _guard = tracing::dispatcher::set_default(&telemetry.subscriber());
+        for i in 0..100 {
+            tracing::info!(i, "event");
+        }
+    }
+    let stats = telemetry.stats();
+    assert_eq!(stats.logs_dropped_queue_full, 92, "{stats:?}");
+    let text = telemetry
+        .exposition()
+        .unwrap()
+        .render(tracewire::prometheus::Format::Classic);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("otel_sdk_processor_log_processed_total{")
+                && l.contains("queue_full")
+                && l.ends_with(" 92")),
+        "{text}"
+    );
+    telemetry.shutdown();
+    assert_eq!(telemetry.stats().logs_failed_export, 8);
+}

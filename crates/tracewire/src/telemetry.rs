@@ -24,8 +24,8 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 use crate::config::{Config, ExporterKind, LogFormat, Protocol, SamplerConfig, Signal};
 use crate::error::Error;
 use crate::export::accounting::{
-    CountedLogExporter, CountedSpanExporter, CountedSpanProcessor, PipelineStats, SelfMetrics,
-    Totals,
+    CountedLogExporter, CountedLogProcessor, CountedSpanExporter, CountedSpanProcessor,
+    PipelineStats, SelfMetrics, Totals,
 };
 use crate::export::runtime::TelemetryRuntime;
 use crate::export::{component_type, otlp_log_exporter, otlp_metric_exporter, otlp_span_exporter};
@@ -110,6 +110,11 @@ impl TelemetryBuilder {
     pub fn default_service_name(mut self, name: impl Into<String>) -> Self {
         self.config.default_service_name = Some(name.into());
         self
+    }
+
+    /// `deployment.environment.name` (e.g. `production`, `staging`).
+    pub fn deployment_environment(self, name: impl Into<String>) -> Self {
+        self.resource_attribute("deployment.environment.name", name)
     }
 
     /// `service.version`.
@@ -419,29 +424,18 @@ impl TelemetryBuilder {
         } else {
             let mut builder = SdkLoggerProvider::builder().with_resource(resource.clone());
             let mut any = false;
-            let log_batch = || {
-                opentelemetry_sdk::logs::BatchConfigBuilder::default()
-                    .with_max_queue_size(config.log_batch.max_queue_size)
-                    .with_max_export_batch_size(config.log_batch.max_export_batch_size)
-                    .with_scheduled_delay(config.log_batch.schedule_delay)
-                    .build()
-            };
             for kind in &config.logs_exporters {
                 match kind {
                     ExporterKind::Otlp => {
                         let otlp = config.otlp(Signal::Logs);
                         match runtime.as_ref().map(|rt| otlp_log_exporter(&otlp, rt)) {
                             Some(Ok(exporter)) => {
-                                let counted = CountedLogExporter::new(
+                                builder = builder.with_log_processor(counted_log_batch(
                                     exporter,
+                                    config.log_batch,
                                     self_metrics.clone(),
                                     component_type(otlp.protocol, "log"),
-                                );
-                                builder = builder.with_log_processor(
-                                    BatchLogProcessor::builder(counted)
-                                        .with_batch_config(log_batch())
-                                        .build(),
-                                );
+                                ));
                                 any = true;
                             }
                             Some(Err(e)) => fail("logs", e, &mut warnings),
@@ -449,14 +443,12 @@ impl TelemetryBuilder {
                         }
                     }
                     ExporterKind::Console => {
-                        builder =
-                            builder.with_log_processor(
-                                BatchLogProcessor::builder(
-                                    opentelemetry_stdout::LogExporter::default(),
-                                )
-                                .with_batch_config(log_batch())
-                                .build(),
-                            );
+                        builder = builder.with_log_processor(counted_log_batch(
+                            opentelemetry_stdout::LogExporter::default(),
+                            config.log_batch,
+                            self_metrics.clone(),
+                            "console_log_exporter",
+                        ));
                         any = true;
                     }
                     ExporterKind::Prometheus => {}
@@ -531,6 +523,28 @@ fn counted_batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
         value_limit,
         metrics,
     )
+}
+
+/// A counted batch log processor around `exporter`.
+fn counted_log_batch<E: opentelemetry_sdk::logs::LogExporter + 'static>(
+    exporter: E,
+    settings: crate::config::BatchSettings,
+    metrics: SelfMetrics,
+    component: &'static str,
+) -> CountedLogProcessor<BatchLogProcessor> {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let counted =
+        CountedLogExporter::new(exporter, Arc::clone(&in_flight), metrics.clone(), component);
+    let batch = BatchLogProcessor::builder(counted)
+        .with_batch_config(
+            opentelemetry_sdk::logs::BatchConfigBuilder::default()
+                .with_max_queue_size(settings.max_queue_size)
+                .with_max_export_batch_size(settings.max_export_batch_size)
+                .with_scheduled_delay(settings.schedule_delay)
+                .build(),
+        )
+        .build();
+    CountedLogProcessor::new(batch, in_flight, settings.max_queue_size, metrics)
 }
 
 fn sampler(config: SamplerConfig) -> Sampler {

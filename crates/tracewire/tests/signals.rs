@@ -262,3 +262,138 @@ fn prometheus_names_follow_the_translation_rules() {
     assert!(om.contains("# TYPE target info"));
     assert!(om.contains("# UNIT http_server_request_body_size_bytes bytes"));
 }
+
+#[tokio::test]
+async fn spawned_tasks_stay_in_the_current_trace() {
+    let t = TestTelemetry::start();
+    let span = tracing::info_span!("request");
+    let handle = {
+        let _entered = span.enter();
+        tracewire::context::spawn(async {
+            tracing::info_span!("background").in_scope(|| tracing::info!("in the background"));
+            tracewire::context::current_trace_id()
+        })
+    };
+    let trace_id_in_task = handle.await.unwrap();
+    drop(span);
+    let request = t.span("request");
+    let background = t.span("background");
+    assert_child_of(&background, &request);
+    assert_eq!(
+        trace_id_in_task,
+        Some(request.span_context.trace_id().to_string())
+    );
+}
+
+#[test]
+fn current_ids_and_attach() {
+    let t = TestTelemetry::start();
+    assert_eq!(tracewire::context::current_trace_id(), None);
+    let span = t.tracer("ids").start("op");
+    let (trace_id, span_id) = (
+        span.span_context().trace_id(),
+        span.span_context().span_id(),
+    );
+    let guard = tracewire::context::attach(Context::current_with_span(span));
+    assert_eq!(
+        tracewire::context::current_trace_id(),
+        Some(trace_id.to_string())
+    );
+    assert_eq!(
+        tracewire::context::current_span_id(),
+        Some(span_id.to_string())
+    );
+    assert!(tracewire::context::is_sampled());
+    drop(guard);
+    assert_eq!(tracewire::context::current_trace_id(), None, "detached");
+}
+
+fn get(addr: std::net::SocketAddr, accept: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn the_standalone_listener_serves_metrics_when_prometheus_is_named() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = Config::from_lookup(|k| match k {
+        "OTEL_METRICS_EXPORTER" => Some("prometheus".into()),
+        "OTEL_EXPORTER_PROMETHEUS_HOST" => Some("127.0.0.1".into()),
+        "OTEL_EXPORTER_PROMETHEUS_PORT" => Some(port.to_string()),
+        _ => None,
+    });
+    config.log_format = tracewire::LogFormat::Off;
+    let telemetry = TelemetryBuilder::from_config(config)
+        .default_service_name("listener")
+        .build();
+    telemetry.meter("l").u64_counter("hits").build().add(4, &[]);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let classic = get(addr, "*/*");
+    assert!(classic.starts_with("HTTP/1.1 200"), "{classic}");
+    assert!(classic.contains("content-type: text/plain; version=0.0.4"));
+    assert!(
+        classic.contains("hits_total{otel_scope_name=\"l\"} 4"),
+        "{classic}"
+    );
+    let om = get(addr, "application/openmetrics-text;version=1.0.0");
+    assert!(
+        om.contains("application/openmetrics-text") && om.trim_end().ends_with("# EOF"),
+        "{om}"
+    );
+    telemetry.shutdown();
+}
+
+#[test]
+fn a_taken_prometheus_port_is_a_warning_not_a_failure() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = Config::from_lookup(|k| match k {
+        "OTEL_METRICS_EXPORTER" => Some("prometheus".into()),
+        "OTEL_EXPORTER_PROMETHEUS_HOST" => Some("127.0.0.1".into()),
+        "OTEL_EXPORTER_PROMETHEUS_PORT" => Some(port.to_string()),
+        "TRACEWIRE_LOG_FORMAT" => Some("off".into()),
+        _ => None,
+    });
+    let lenient = TelemetryBuilder::from_config(config).build();
+    let warnings = lenient.take_warnings();
+    assert!(
+        warnings.iter().any(|w| w.contains(&port.to_string())),
+        "{warnings:?}"
+    );
+    assert!(
+        lenient.meter_provider().is_some(),
+        "metrics still work in-process"
+    );
+}
+
+#[test]
+fn console_exporters_build_and_shut_down() {
+    let config = Config::from_lookup(|k| match k {
+        "OTEL_TRACES_EXPORTER" | "OTEL_LOGS_EXPORTER" => Some("console".into()),
+        "OTEL_METRICS_EXPORTER" => Some("console".into()),
+        "TRACEWIRE_LOG_FORMAT" => Some("off".into()),
+        _ => None,
+    });
+    let telemetry = TelemetryBuilder::from_config(config).build();
+    assert!(telemetry.logger_provider().is_some());
+    assert!(
+        telemetry.exposition().is_none(),
+        "no prometheus unless named"
+    );
+    let _span =
+        opentelemetry::trace::TracerProvider::tracer(telemetry.tracer_provider().unwrap(), "c")
+            .start("printed");
+    telemetry.shutdown();
+}

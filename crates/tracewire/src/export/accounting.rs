@@ -8,17 +8,19 @@
 //! `otel.sdk.processor.span.processed` and `otel.sdk.exporter.span.exported`
 //! (with `error.type` on the failures), visible on `/metrics` as
 //! `otel_sdk_processor_span_processed_total` and
-//! `otel_sdk_exporter_span_exported_total`.
+//! `otel_sdk_exporter_span_exported_total`. Log records get the same
+//! treatment (`otel.sdk.processor.log.processed`, `otel.sdk.exporter.log.exported`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use opentelemetry::InstrumentationScope;
 use opentelemetry::metrics::{Counter, Meter};
 use opentelemetry::{Context, KeyValue, StringValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::logs::{LogBatch, LogExporter};
+use opentelemetry_sdk::logs::{LogBatch, LogExporter, LogProcessor, SdkLogRecord};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 
 /// Totals kept in-process (also exported as metrics), for [`crate::Telemetry::stats`].
@@ -28,6 +30,7 @@ pub(crate) struct Totals {
     pub(crate) spans_export_failed: AtomicU64,
     pub(crate) spans_exported: AtomicU64,
     pub(crate) logs_export_failed: AtomicU64,
+    pub(crate) logs_queue_full: AtomicU64,
 }
 
 /// Counts of telemetry the pipeline had to give up on.
@@ -41,6 +44,8 @@ pub struct PipelineStats {
     pub spans_exported: u64,
     /// Log records lost in failed exports.
     pub logs_failed_export: u64,
+    /// Log records dropped because the export queue was full.
+    pub logs_dropped_queue_full: u64,
 }
 
 impl Totals {
@@ -50,6 +55,7 @@ impl Totals {
             spans_failed_export: self.spans_export_failed.load(Ordering::Relaxed),
             spans_exported: self.spans_exported.load(Ordering::Relaxed),
             logs_failed_export: self.logs_export_failed.load(Ordering::Relaxed),
+            logs_dropped_queue_full: self.logs_queue_full.load(Ordering::Relaxed),
         }
     }
 }
@@ -60,6 +66,7 @@ pub(crate) struct SelfMetrics {
     processed: Counter<u64>,
     exported_spans: Counter<u64>,
     exported_logs: Counter<u64>,
+    processed_logs: Counter<u64>,
     processor_attrs: [KeyValue; 1],
     queue_full_attrs: [KeyValue; 2],
     pub(crate) totals: Arc<Totals>,
@@ -87,6 +94,13 @@ impl SelfMetrics {
                 .with_unit("{log_record}")
                 .with_description(
                     "Log records the exporter handled, with error.type when the export failed",
+                )
+                .build(),
+            processed_logs: meter
+                .u64_counter("otel.sdk.processor.log.processed")
+                .with_unit("{log_record}")
+                .with_description(
+                    "Log records handed to the batch processor, with error.type when dropped",
                 )
                 .build(),
             processor_attrs: [KeyValue::new(
@@ -260,18 +274,83 @@ impl<E: SpanExporter> SpanExporter for CountedSpanExporter<E> {
     }
 }
 
-/// Counts failed log exports.
+/// Gatekeeper in front of the SDK batch log processor, as for spans.
+#[derive(Debug)]
+pub(crate) struct CountedLogProcessor<P> {
+    inner: P,
+    in_flight: Arc<AtomicUsize>,
+    capacity: usize,
+    metrics: SelfMetrics,
+    attrs: [KeyValue; 1],
+    queue_full_attrs: [KeyValue; 2],
+}
+
+impl<P> CountedLogProcessor<P> {
+    pub(crate) fn new(
+        inner: P,
+        in_flight: Arc<AtomicUsize>,
+        capacity: usize,
+        metrics: SelfMetrics,
+    ) -> Self {
+        let component = KeyValue::new("otel.component.type", "batching_log_processor");
+        Self {
+            inner,
+            in_flight,
+            capacity,
+            metrics,
+            attrs: [component.clone()],
+            queue_full_attrs: [component, KeyValue::new("error.type", "queue_full")],
+        }
+    }
+}
+
+impl<P: LogProcessor> LogProcessor for CountedLogProcessor<P> {
+    fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.metrics
+                .totals
+                .logs_queue_full
+                .fetch_add(1, Ordering::Relaxed);
+            self.metrics.processed_logs.add(1, &self.queue_full_attrs);
+            return;
+        }
+        self.metrics.processed_logs.add(1, &self.attrs);
+        self.inner.emit(record, scope);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Releases queue slots after each log export and counts its outcome.
 #[derive(Debug)]
 pub(crate) struct CountedLogExporter<E> {
     inner: E,
+    in_flight: Arc<AtomicUsize>,
     metrics: SelfMetrics,
     component: [KeyValue; 1],
 }
 
 impl<E> CountedLogExporter<E> {
-    pub(crate) fn new(inner: E, metrics: SelfMetrics, component: &'static str) -> Self {
+    pub(crate) fn new(
+        inner: E,
+        in_flight: Arc<AtomicUsize>,
+        metrics: SelfMetrics,
+        component: &'static str,
+    ) -> Self {
         Self {
             inner,
+            in_flight,
             metrics,
             component: [KeyValue::new("otel.component.type", component)],
         }
@@ -282,6 +361,11 @@ impl<E: LogExporter> LogExporter for CountedLogExporter<E> {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         let n = batch.iter().count() as u64;
         let result = self.inner.export(batch).await;
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n as usize))
+            });
         match &result {
             Ok(()) => self.metrics.exported_logs.add(n, &self.component),
             Err(e) => {

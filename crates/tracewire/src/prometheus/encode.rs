@@ -23,17 +23,35 @@ use crate::metrics::{Exemplar, reservoir_of};
 
 type Labels = Vec<(String, String)>;
 
+/// A sample value, keeping integers integral in the output.
+#[derive(Debug, Clone, Copy)]
+enum Number {
+    F64(f64),
+    U64(u64),
+    I64(i64),
+}
+
+impl Number {
+    fn as_f64(self) -> f64 {
+        match self {
+            Self::F64(v) => v,
+            Self::U64(v) => v as f64,
+            Self::I64(v) => v as f64,
+        }
+    }
+}
+
 /// One sample of a family.
 #[derive(Debug)]
 enum Sample {
     Counter {
         labels: Labels,
-        value: f64,
+        value: Number,
         exemplar: Option<Exemplar>,
     },
     Gauge {
         labels: Labels,
-        value: f64,
+        value: Number,
     },
     Histogram {
         labels: Labels,
@@ -168,13 +186,9 @@ impl Snapshot {
     fn add(&mut self, metric: &opentelemetry_sdk::metrics::data::Metric, scope: &Labels) {
         let reservoir = reservoir_of(metric.name());
         let (kind, samples) = match metric.data() {
-            AggregatedMetrics::F64(data) => samples(data, scope, reservoir.as_deref(), |v| v),
-            AggregatedMetrics::U64(data) => {
-                samples(data, scope, reservoir.as_deref(), |v| v as f64)
-            }
-            AggregatedMetrics::I64(data) => {
-                samples(data, scope, reservoir.as_deref(), |v| v as f64)
-            }
+            AggregatedMetrics::F64(data) => samples(data, scope, reservoir.as_deref(), Number::F64),
+            AggregatedMetrics::U64(data) => samples(data, scope, reservoir.as_deref(), Number::U64),
+            AggregatedMetrics::I64(data) => samples(data, scope, reservoir.as_deref(), Number::I64),
         };
         let Some(kind) = kind else { return };
         let unit = unit_word(metric.unit());
@@ -218,7 +232,7 @@ fn samples<T: Copy>(
     data: &MetricData<T>,
     scope: &Labels,
     reservoir: Option<&crate::metrics::ExemplarReservoir>,
-    to_f64: impl Fn(T) -> f64,
+    to_number: impl Fn(T) -> Number,
 ) -> (Option<Kind>, Vec<Sample>) {
     let exemplars_of =
         |attrs: &mut dyn Iterator<Item = &KeyValue>| reservoir.and_then(|r| r.series(attrs));
@@ -228,7 +242,7 @@ fn samples<T: Copy>(
             g.data_points()
                 .map(|dp| Sample::Gauge {
                     labels: labels_of(dp.attributes(), scope),
-                    value: to_f64(dp.value()),
+                    value: to_number(dp.value()),
                 })
                 .collect(),
         ),
@@ -237,7 +251,7 @@ fn samples<T: Copy>(
             s.data_points()
                 .map(|dp| Sample::Counter {
                     labels: labels_of(dp.attributes(), scope),
-                    value: to_f64(dp.value()),
+                    value: to_number(dp.value()),
                     exemplar: exemplars_of(&mut dp.attributes())
                         .and_then(|e| e.into_iter().next().flatten()),
                 })
@@ -248,7 +262,7 @@ fn samples<T: Copy>(
             s.data_points()
                 .map(|dp| Sample::Gauge {
                     labels: labels_of(dp.attributes(), scope),
-                    value: to_f64(dp.value()),
+                    value: to_number(dp.value()),
                 })
                 .collect(),
         ),
@@ -261,7 +275,7 @@ fn samples<T: Copy>(
                     buckets.push((f64::INFINITY, dp.bucket_counts().last().unwrap_or(0)));
                     Sample::Histogram {
                         labels: labels_of(dp.attributes(), scope),
-                        sum: to_f64(dp.sum()),
+                        sum: to_number(dp.sum()).as_f64(),
                         count: dp.count(),
                         buckets,
                         exemplars: exemplars_of(&mut dp.attributes()).unwrap_or_default(),
@@ -331,13 +345,27 @@ impl Collector for Snapshot {
                         exemplar,
                     } => {
                         self.expect_lines(std::iter::once(exemplar.as_ref().map(exemplar_text)))?;
-                        metric
-                            .encode_family(labels)?
-                            .encode_counter::<NoLabelSet, _, f64>(value, None)?;
+                        let mut sample = metric.encode_family(labels)?;
+                        match *value {
+                            Number::U64(v) => {
+                                sample.encode_counter::<NoLabelSet, _, f64>(&v, None)?
+                            }
+                            // A monotonic i64 sum cannot be negative.
+                            Number::I64(v) => sample
+                                .encode_counter::<NoLabelSet, _, f64>(&v.unsigned_abs(), None)?,
+                            Number::F64(v) => {
+                                sample.encode_counter::<NoLabelSet, _, f64>(&v, None)?
+                            }
+                        }
                     }
                     Sample::Gauge { labels, value } => {
                         self.expect_lines(std::iter::once(None))?;
-                        metric.encode_family(labels)?.encode_gauge(value)?;
+                        let mut sample = metric.encode_family(labels)?;
+                        match *value {
+                            Number::U64(v) => sample.encode_gauge(&v)?,
+                            Number::I64(v) => sample.encode_gauge(&v)?,
+                            Number::F64(v) => sample.encode_gauge(&v)?,
+                        }
                     }
                     Sample::Histogram {
                         labels,
