@@ -2,6 +2,8 @@
 //! carry the ids of the span that reaches the exporter, and metrics recorded
 //! inside a sampled span carry it as an exemplar.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::InMemorySpanExporter;
