@@ -2,7 +2,7 @@
 //! flushes them.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::{Config, ExporterKind, LogFormat, Protocol, SamplerConfig, Signal};
 use crate::error::Error;
+use crate::export::accounting::QueueSlots;
 use crate::export::accounting::{
     CountedLogExporter, CountedLogProcessor, CountedSpanExporter, CountedSpanProcessor,
     PipelineStats, SelfMetrics, Totals,
@@ -504,9 +505,8 @@ fn counted_batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
     metrics: SelfMetrics,
     component: &'static str,
 ) -> CountedSpanProcessor<BatchSpanProcessor> {
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let counted =
-        CountedSpanExporter::new(exporter, Arc::clone(&in_flight), metrics.clone(), component);
+    let slots = QueueSlots::new(settings.max_queue_size);
+    let counted = CountedSpanExporter::new(exporter, slots.clone(), metrics.clone(), component);
     let batch = BatchSpanProcessor::builder(counted)
         .with_batch_config(
             BatchConfigBuilder::default()
@@ -516,13 +516,7 @@ fn counted_batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
                 .build(),
         )
         .build();
-    CountedSpanProcessor::new(
-        batch,
-        in_flight,
-        settings.max_queue_size,
-        value_limit,
-        metrics,
-    )
+    CountedSpanProcessor::new(batch, slots, value_limit, metrics)
 }
 
 /// A counted batch log processor around `exporter`.
@@ -532,9 +526,8 @@ fn counted_log_batch<E: opentelemetry_sdk::logs::LogExporter + 'static>(
     metrics: SelfMetrics,
     component: &'static str,
 ) -> CountedLogProcessor<BatchLogProcessor> {
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let counted =
-        CountedLogExporter::new(exporter, Arc::clone(&in_flight), metrics.clone(), component);
+    let slots = QueueSlots::new(settings.max_queue_size);
+    let counted = CountedLogExporter::new(exporter, slots.clone(), metrics.clone(), component);
     let batch = BatchLogProcessor::builder(counted)
         .with_batch_config(
             opentelemetry_sdk::logs::BatchConfigBuilder::default()
@@ -544,7 +537,7 @@ fn counted_log_batch<E: opentelemetry_sdk::logs::LogExporter + 'static>(
                 .build(),
         )
         .build();
-    CountedLogProcessor::new(batch, in_flight, settings.max_queue_size, metrics)
+    CountedLogProcessor::new(batch, slots, metrics)
 }
 
 fn sampler(config: SamplerConfig) -> Sampler {

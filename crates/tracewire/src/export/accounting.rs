@@ -60,6 +60,41 @@ impl Totals {
     }
 }
 
+/// The places in one batch processor's queue, counted from enqueue to the end
+/// of the export that carries the item.
+#[derive(Debug, Clone)]
+pub(crate) struct QueueSlots {
+    used: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+impl QueueSlots {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            used: Arc::new(AtomicUsize::new(0)),
+            capacity,
+        }
+    }
+
+    /// Takes a place; `false` when the queue is full.
+    fn take(&self) -> bool {
+        if self.used.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.used.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Gives back the places of `n` exported (or failed) items.
+    fn release(&self, n: usize) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            });
+    }
+}
+
 /// Instruments for the SDK self-observability metrics.
 #[derive(Debug, Clone)]
 pub(crate) struct SelfMetrics {
@@ -120,8 +155,7 @@ impl SelfMetrics {
 #[derive(Debug)]
 pub(crate) struct CountedSpanProcessor<P> {
     inner: P,
-    in_flight: Arc<AtomicUsize>,
-    capacity: usize,
+    slots: QueueSlots,
     value_length_limit: Option<usize>,
     metrics: SelfMetrics,
 }
@@ -129,15 +163,13 @@ pub(crate) struct CountedSpanProcessor<P> {
 impl<P> CountedSpanProcessor<P> {
     pub(crate) fn new(
         inner: P,
-        in_flight: Arc<AtomicUsize>,
-        capacity: usize,
+        slots: QueueSlots,
         value_length_limit: Option<usize>,
         metrics: SelfMetrics,
     ) -> Self {
         Self {
             inner,
-            in_flight,
-            capacity,
+            slots,
             value_length_limit,
             metrics,
         }
@@ -171,8 +203,7 @@ impl<P: SpanProcessor> SpanProcessor for CountedSpanProcessor<P> {
     }
 
     fn on_end(&self, mut span: SpanData) {
-        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.capacity {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if !self.slots.take() {
             self.metrics
                 .totals
                 .spans_queue_full
@@ -208,7 +239,7 @@ impl<P: SpanProcessor> SpanProcessor for CountedSpanProcessor<P> {
 #[derive(Debug)]
 pub(crate) struct CountedSpanExporter<E> {
     inner: E,
-    in_flight: Arc<AtomicUsize>,
+    slots: QueueSlots,
     metrics: SelfMetrics,
     component: [KeyValue; 1],
 }
@@ -216,13 +247,13 @@ pub(crate) struct CountedSpanExporter<E> {
 impl<E> CountedSpanExporter<E> {
     pub(crate) fn new(
         inner: E,
-        in_flight: Arc<AtomicUsize>,
+        slots: QueueSlots,
         metrics: SelfMetrics,
         component: &'static str,
     ) -> Self {
         Self {
             inner,
-            in_flight,
+            slots,
             metrics,
             component: [KeyValue::new("otel.component.type", component)],
         }
@@ -233,11 +264,7 @@ impl<E: SpanExporter> SpanExporter for CountedSpanExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let n = batch.len();
         let result = self.inner.export(batch).await;
-        let _ = self
-            .in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                Some(v.saturating_sub(n))
-            });
+        self.slots.release(n);
         match &result {
             Ok(()) => {
                 self.metrics
@@ -278,25 +305,18 @@ impl<E: SpanExporter> SpanExporter for CountedSpanExporter<E> {
 #[derive(Debug)]
 pub(crate) struct CountedLogProcessor<P> {
     inner: P,
-    in_flight: Arc<AtomicUsize>,
-    capacity: usize,
+    slots: QueueSlots,
     metrics: SelfMetrics,
     attrs: [KeyValue; 1],
     queue_full_attrs: [KeyValue; 2],
 }
 
 impl<P> CountedLogProcessor<P> {
-    pub(crate) fn new(
-        inner: P,
-        in_flight: Arc<AtomicUsize>,
-        capacity: usize,
-        metrics: SelfMetrics,
-    ) -> Self {
+    pub(crate) fn new(inner: P, slots: QueueSlots, metrics: SelfMetrics) -> Self {
         let component = KeyValue::new("otel.component.type", "batching_log_processor");
         Self {
             inner,
-            in_flight,
-            capacity,
+            slots,
             metrics,
             attrs: [component.clone()],
             queue_full_attrs: [component, KeyValue::new("error.type", "queue_full")],
@@ -306,8 +326,7 @@ impl<P> CountedLogProcessor<P> {
 
 impl<P: LogProcessor> LogProcessor for CountedLogProcessor<P> {
     fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
-        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.capacity {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if !self.slots.take() {
             self.metrics
                 .totals
                 .logs_queue_full
@@ -336,7 +355,7 @@ impl<P: LogProcessor> LogProcessor for CountedLogProcessor<P> {
 #[derive(Debug)]
 pub(crate) struct CountedLogExporter<E> {
     inner: E,
-    in_flight: Arc<AtomicUsize>,
+    slots: QueueSlots,
     metrics: SelfMetrics,
     component: [KeyValue; 1],
 }
@@ -344,13 +363,13 @@ pub(crate) struct CountedLogExporter<E> {
 impl<E> CountedLogExporter<E> {
     pub(crate) fn new(
         inner: E,
-        in_flight: Arc<AtomicUsize>,
+        slots: QueueSlots,
         metrics: SelfMetrics,
         component: &'static str,
     ) -> Self {
         Self {
             inner,
-            in_flight,
+            slots,
             metrics,
             component: [KeyValue::new("otel.component.type", component)],
         }
@@ -361,11 +380,7 @@ impl<E: LogExporter> LogExporter for CountedLogExporter<E> {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         let n = batch.iter().count() as u64;
         let result = self.inner.export(batch).await;
-        let _ = self
-            .in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                Some(v.saturating_sub(n as usize))
-            });
+        self.slots.release(n as usize);
         match &result {
             Ok(()) => self.metrics.exported_logs.add(n, &self.component),
             Err(e) => {
