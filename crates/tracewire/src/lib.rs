@@ -22,6 +22,9 @@
 //! - [`prometheus`]: the OpenTelemetry metrics as a Prometheus/OpenMetrics
 //!   exposition with exemplars.
 //! - [`metrics`]: instruments that record exemplars.
+//! - [`http`]: HTTP semantic conventions shared by the server and client
+//!   crates (method normalization, span names, redaction, header capture,
+//!   instruments).
 //! - [`context`]: the current trace id, attaching contexts, spawning tasks in
 //!   the current trace.
 //! - `testing` (feature): in-memory exporters and assertion helpers.
@@ -35,6 +38,8 @@ pub mod context;
 mod env;
 mod error;
 mod export;
+pub mod http;
+mod intern;
 pub mod logging;
 pub mod metrics;
 pub mod prometheus;
@@ -47,7 +52,7 @@ pub mod testing;
 pub use config::{Config, ExporterKind, LogFormat, Protocol, SamplerConfig};
 pub use error::Error;
 pub use export::accounting::PipelineStats;
-pub use telemetry::{BoxedLayer, Telemetry, TelemetryBuilder};
+pub use telemetry::{BoxedLayer, Telemetry, TelemetryBuilder, sdk_tracer};
 
 /// The pinned `opentelemetry` API crate.
 pub use opentelemetry as otel;

@@ -497,6 +497,28 @@ impl TelemetryBuilder {
     }
 }
 
+static ACTIVE_TRACER_PROVIDER: std::sync::RwLock<Option<SdkTracerProvider>> =
+    std::sync::RwLock::new(None);
+
+fn set_active_tracer_provider(provider: Option<SdkTracerProvider>) {
+    match ACTIVE_TRACER_PROVIDER.write() {
+        Ok(mut active) => *active = provider,
+        Err(poisoned) => *poisoned.into_inner() = provider,
+    }
+}
+
+/// A tracer from the SDK provider installed by [`init`](crate::init), for
+/// integration crates that start spans directly on the SDK (no boxing, no
+/// `tracing` on the hot path). `None` before `init`, or with the SDK disabled.
+pub fn sdk_tracer(scope: &'static str) -> Option<opentelemetry_sdk::trace::SdkTracer> {
+    let provider = ACTIVE_TRACER_PROVIDER.read().ok()?.clone()?;
+    let scope = opentelemetry::InstrumentationScope::builder(scope)
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_schema_url("https://opentelemetry.io/schemas/1.44.0")
+        .build();
+    Some(provider.tracer_with_scope(scope))
+}
+
 /// A counted batch processor around `exporter`.
 fn counted_batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
     exporter: E,
@@ -713,6 +735,7 @@ impl Telemetry {
         if let Some(tp) = &self.inner.tracer_provider {
             global::set_tracer_provider(tp.clone());
         }
+        set_active_tracer_provider(self.inner.tracer_provider.clone());
         if let Some(mp) = &self.inner.meter_provider {
             global::set_meter_provider(mp.clone());
         }

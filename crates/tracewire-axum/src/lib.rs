@@ -1,0 +1,74 @@
+//! # tracewire-axum
+//!
+//! Server-side OpenTelemetry for axum, or any tower service over `http`
+//! requests: one SERVER span per request (semantic conventions 1.44), parented
+//! to the W3C context the caller sent, `http.server.request.duration` and
+//! `http.server.active_requests`, and the request's context current while the
+//! handler runs — so `tracing` spans (`#[instrument]`) nest under the request
+//! and log lines carry its trace id.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use tracewire_axum::InstrumentAll as _;
+//!
+//! # async fn run() {
+//! let _telemetry = tracewire::init();
+//! let app = Router::new()
+//!     .route("/users/{id}", get(|| async { "ada" }))
+//!     .instrument_all(); // the layer, GET /metrics, and /healthz & co. excluded
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+//! axum::serve(listener, app).await.unwrap();
+//! # }
+//! ```
+//!
+//! Or with the knobs: `Router::layer(ServerTelemetryLayer::new().exclude("/ping")
+//! .capture_request_headers(["x-request-id"]).server_timing(true))`.
+//!
+//! What the span and the metric record:
+//! - name `{method} {route}` with the route template from axum's `MatchedPath`
+//!   (nest prefixes included); `{method}` alone when no route matched — the
+//!   raw path is never used, so unmatched requests add no metric series;
+//! - `http.request.method` (`_OTHER` + `http.request.method_original` for
+//!   unknown methods), `url.path`, `url.query` (sensitive values redacted),
+//!   `url.scheme`, `http.route`, `http.response.status_code`,
+//!   `network.protocol.version`, `server.address`/`server.port`,
+//!   `client.address`, `network.peer.address`/`.port` (with `ConnectInfo`),
+//!   `user_agent.original`, allow-listed headers (never credentials);
+//! - status Error and `error.type` for 5xx and failed exchanges; 4xx stays unset;
+//! - the span and the duration end when the response body has been sent to the
+//!   end, failed, or was dropped — not when the headers were ready.
+//!
+//! The request span is started on the OpenTelemetry SDK directly, not through
+//! `tracing`: it costs less, and it exists whatever `RUST_LOG` says.
+
+#![deny(missing_docs)]
+
+mod body;
+mod future;
+mod layer;
+mod request;
+mod service;
+
+pub use body::ResponseBody;
+pub use future::ResponseFuture;
+pub use layer::{DEFAULT_EXCLUDED_PATHS, ServerTelemetryLayer};
+pub use service::ServerTelemetry;
+
+/// Adds tracewire to a router in one call.
+pub trait InstrumentAll {
+    /// Serves `GET /metrics` (Prometheus) and wraps every route, the fallback
+    /// included, in [`ServerTelemetryLayer::new`] with the default exclusions
+    /// ([`DEFAULT_EXCLUDED_PATHS`]). Call it after adding the routes. If the
+    /// router already serves `/metrics`, add the layer yourself instead.
+    fn instrument_all(self) -> Self;
+}
+
+impl<S: Clone + Send + Sync + 'static> InstrumentAll for axum::Router<S> {
+    fn instrument_all(self) -> Self {
+        self.route(
+            "/metrics",
+            axum::routing::get(tracewire::prometheus::handler),
+        )
+        .layer(ServerTelemetryLayer::new())
+    }
+}

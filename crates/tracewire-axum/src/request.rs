@@ -1,0 +1,350 @@
+//! One request's telemetry, from the first poll to the last body byte.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use smallvec::SmallVec;
+use tracewire::http::{
+    KnownMethod, attr, protocol_version, redact_query, server_span_name, server_status_is_error,
+    status_error_type,
+};
+use tracewire::otel::trace::{Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
+use tracewire::otel::{Context, KeyValue, StringValue, Value};
+
+use crate::layer::Settings;
+
+type Attributes = SmallVec<[KeyValue; 8]>;
+
+/// The telemetry of one request in flight. Finishing is idempotent; dropping
+/// an unfinished one finishes it (client gone, body dropped).
+pub(crate) struct InFlight {
+    settings: Arc<Settings>,
+    /// The request's context: the remote parent and our span.
+    pub(crate) cx: Context,
+    recording: bool,
+    start: Instant,
+    method: KnownMethod,
+    scheme: &'static str,
+    route: Option<Cow<'static, str>>,
+    version: Option<&'static str>,
+    status: Option<u16>,
+    error_type: Option<Cow<'static, str>>,
+    request_body_size: Option<u64>,
+    pub(crate) response_bytes: u64,
+    finished: bool,
+}
+
+fn header<'a>(req: &'a http::request::Parts, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The original scheme: `Forwarded: proto=`, `X-Forwarded-Proto`, the URI, else `http`.
+fn scheme(req: &http::request::Parts) -> &'static str {
+    let forwarded = header(req, "forwarded")
+        .and_then(|f| forwarded_param(f, "proto"))
+        .or_else(|| {
+            header(req, "x-forwarded-proto").map(|p| p.split(',').next().unwrap_or("").trim())
+        });
+    match forwarded.or(req.uri.scheme_str()) {
+        Some(s) if s.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    }
+}
+
+/// A parameter of the first element of a `Forwarded` header.
+fn forwarded_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    value.split(',').next()?.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// `host[:port]` → (host, port).
+fn split_host(host: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = host.strip_prefix('[') {
+        if let Some((h, tail)) = rest.split_once(']') {
+            return (h, tail.strip_prefix(':').and_then(|p| p.parse().ok()));
+        }
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h, p.parse().ok()),
+        _ => (host, None),
+    }
+}
+
+impl InFlight {
+    /// Starts the span (if a tracer is set) and counts the request active.
+    pub(crate) fn start(settings: &Arc<Settings>, req: &http::request::Parts) -> Self {
+        let start = Instant::now();
+        let method = KnownMethod::of_http(&req.method);
+        let scheme = scheme(req);
+        let route = req
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map(|p| tracewire::http::intern_route(p.as_str()));
+        let version = protocol_version(req.version);
+
+        let remote = tracewire::propagation::extract(&req.headers);
+        let (parent, link) = if settings.trust_remote_parent {
+            (remote, None)
+        } else {
+            let sc = remote.span().span_context().clone();
+            (
+                Context::new(),
+                sc.is_valid().then(|| Link::with_context(sc)),
+            )
+        };
+
+        let (cx, recording) = match &settings.tracer {
+            Some(tracer) => {
+                let mut builder = tracer
+                    .span_builder(server_span_name(method, route.as_deref()))
+                    .with_kind(SpanKind::Server);
+                if let Some(link) = link {
+                    builder = builder.with_links(vec![link]);
+                }
+                let span = builder.start_with_context(tracer, &parent);
+                let recording = span.is_recording();
+                (parent.with_span(span), recording)
+            }
+            None => (parent, false),
+        };
+
+        let mut flight = Self {
+            settings: Arc::clone(settings),
+            cx,
+            recording,
+            start,
+            method,
+            scheme,
+            route,
+            version,
+            status: None,
+            error_type: None,
+            request_body_size: None,
+            response_bytes: 0,
+            finished: false,
+        };
+        if recording {
+            // Built only for spans that will be kept: sampling was decided first.
+            let attributes = flight.request_attributes(req);
+            flight.cx.span().set_attributes(attributes);
+        }
+        if settings.body_sizes {
+            flight.request_body_size = header(req, "content-length").and_then(|l| l.parse().ok());
+        }
+        settings.instruments.active(1, &flight.active_attributes());
+        flight
+    }
+
+    fn request_attributes(&self, req: &http::request::Parts) -> Vec<KeyValue> {
+        let mut a = Vec::with_capacity(12);
+        a.push(KeyValue::new(
+            attr::HTTP_REQUEST_METHOD,
+            self.method.as_str(),
+        ));
+        if self.method == KnownMethod::Other {
+            a.push(KeyValue::new(
+                attr::HTTP_REQUEST_METHOD_ORIGINAL,
+                req.method.as_str().to_owned(),
+            ));
+        }
+        a.push(KeyValue::new(attr::URL_SCHEME, self.scheme));
+        a.push(KeyValue::new(attr::URL_PATH, req.uri.path().to_owned()));
+        if let Some(query) = req.uri.query() {
+            a.push(KeyValue::new(
+                attr::URL_QUERY,
+                redact_query(query).into_owned(),
+            ));
+        }
+        if let Some(route) = &self.route {
+            a.push(KeyValue::new(attr::HTTP_ROUTE, route.clone()));
+        }
+        if let Some(version) = self.version {
+            a.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
+        }
+        let host = header(req, "forwarded")
+            .and_then(|f| forwarded_param(f, "host"))
+            .or_else(|| header(req, "x-forwarded-host"))
+            .or_else(|| req.uri.authority().map(|a| a.as_str()))
+            .or_else(|| header(req, "host"));
+        if let Some(host) = host {
+            let (host, port) = split_host(host);
+            a.push(KeyValue::new(attr::SERVER_ADDRESS, host.to_owned()));
+            if let Some(port) = port {
+                a.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+            }
+        }
+        let peer = req
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        let client = header(req, "forwarded")
+            .and_then(|f| forwarded_param(f, "for"))
+            .or_else(|| {
+                header(req, "x-forwarded-for")
+                    .and_then(|x| x.split(',').next())
+                    .map(str::trim)
+            });
+        match (client, peer) {
+            (Some(client), _) => a.push(KeyValue::new(
+                attr::CLIENT_ADDRESS,
+                split_host(client).0.to_owned(),
+            )),
+            (None, Some(peer)) => {
+                a.push(KeyValue::new(attr::CLIENT_ADDRESS, peer.ip().to_string()))
+            }
+            (None, None) => {}
+        }
+        if let Some(peer) = peer {
+            a.push(KeyValue::new(
+                attr::NETWORK_PEER_ADDRESS,
+                peer.ip().to_string(),
+            ));
+            a.push(KeyValue::new(
+                attr::NETWORK_PEER_PORT,
+                i64::from(peer.port()),
+            ));
+        }
+        if let Some(agent) = header(req, "user-agent") {
+            a.push(KeyValue::new(attr::USER_AGENT_ORIGINAL, agent.to_owned()));
+        }
+        a.extend(self.settings.request_headers.attributes(&req.headers));
+        a
+    }
+
+    fn active_attributes(&self) -> [KeyValue; 2] {
+        [
+            KeyValue::new(attr::HTTP_REQUEST_METHOD, self.method.as_str()),
+            KeyValue::new(attr::URL_SCHEME, self.scheme),
+        ]
+    }
+
+    /// Records the status line and headers of the response.
+    pub(crate) fn on_response<B>(&mut self, response: &mut http::Response<B>) {
+        let status = response.status().as_u16();
+        self.status = Some(status);
+        if server_status_is_error(status) {
+            self.error_type = Some(status_error_type(status));
+        }
+        if self.recording {
+            let span = self.cx.span();
+            span.set_attribute(KeyValue::new(
+                attr::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status),
+            ));
+            if !self.settings.response_headers.is_empty() {
+                span.set_attributes(
+                    self.settings
+                        .response_headers
+                        .attributes(response.headers()),
+                );
+            }
+        }
+        if self.settings.server_timing {
+            let span = self.cx.span();
+            let sc = span.span_context();
+            if sc.is_valid() {
+                let value = format!(
+                    "trace;desc=00-{}-{}-{:02x}",
+                    sc.trace_id(),
+                    sc.span_id(),
+                    sc.trace_flags().to_u8() & 0x03
+                );
+                if let Ok(value) = http::HeaderValue::try_from(value) {
+                    response.headers_mut().append(
+                        http::header::HeaderName::from_static("server-timing"),
+                        value,
+                    );
+                }
+            }
+        }
+    }
+
+    /// The exchange failed without a usable response (service error, body error).
+    pub(crate) fn on_failure(&mut self, error_type: &'static str) {
+        self.error_type = Some(Cow::Borrowed(error_type));
+    }
+
+    /// Ends the span and records the metrics, once.
+    pub(crate) fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let duration = self.start.elapsed().as_secs_f64();
+        let instruments = &self.settings.instruments;
+        instruments.active(-1, &self.active_attributes());
+
+        let mut attributes: Attributes = SmallVec::new();
+        attributes.push(KeyValue::new(
+            attr::HTTP_REQUEST_METHOD,
+            self.method.as_str(),
+        ));
+        attributes.push(KeyValue::new(attr::URL_SCHEME, self.scheme));
+        if let Some(status) = self.status {
+            attributes.push(KeyValue::new(
+                attr::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status),
+            ));
+        }
+        if let Some(route) = &self.route {
+            attributes.push(KeyValue::new(
+                attr::HTTP_ROUTE,
+                Value::String(cow_value(route)),
+            ));
+        }
+        if let Some(version) = self.version {
+            attributes.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
+        }
+        if let Some(error_type) = &self.error_type {
+            attributes.push(KeyValue::new(
+                attr::ERROR_TYPE,
+                Value::String(cow_value(error_type)),
+            ));
+        }
+        // Recorded while our context is current, so the exemplar links to our span.
+        {
+            let _current = self.cx.clone().attach();
+            instruments.duration.record(duration, &attributes);
+            if self.settings.body_sizes {
+                if let Some(size) = self.request_body_size {
+                    instruments
+                        .request_body_size
+                        .record(size as f64, &attributes);
+                }
+                instruments
+                    .response_body_size
+                    .record(self.response_bytes as f64, &attributes);
+            }
+        }
+
+        if self.recording {
+            let span = self.cx.span();
+            if let Some(error_type) = &self.error_type {
+                span.set_attribute(KeyValue::new(
+                    attr::ERROR_TYPE,
+                    Value::String(cow_value(error_type)),
+                ));
+                span.set_status(Status::error(""));
+            }
+        }
+        self.cx.span().end();
+    }
+}
+
+fn cow_value(s: &Cow<'static, str>) -> StringValue {
+    match s {
+        Cow::Borrowed(s) => StringValue::from(*s),
+        Cow::Owned(s) => StringValue::from(s.clone()),
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

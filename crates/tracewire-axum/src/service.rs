@@ -1,0 +1,56 @@
+//! [`ServerTelemetry`]: the middleware service.
+
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use crate::future::ResponseFuture;
+use crate::layer::Settings;
+use crate::request::InFlight;
+
+/// The service [`ServerTelemetryLayer`](crate::ServerTelemetryLayer) wraps
+/// around yours.
+#[derive(Clone)]
+pub struct ServerTelemetry<S> {
+    inner: S,
+    settings: Arc<Settings>,
+}
+
+impl<S> std::fmt::Debug for ServerTelemetry<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTelemetry").finish_non_exhaustive()
+    }
+}
+
+impl<S> ServerTelemetry<S> {
+    pub(crate) fn new(inner: S, settings: Arc<Settings>) -> Self {
+        Self { inner, settings }
+    }
+}
+
+impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for ServerTelemetry<S>
+where
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+{
+    type Response = http::Response<crate::ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+        if self.settings.excluded.iter().any(|p| p == req.uri().path()) {
+            return ResponseFuture::passthrough(self.inner.call(req));
+        }
+        let (parts, body) = req.into_parts();
+        let flight = InFlight::start(&self.settings, &parts);
+        let req = http::Request::from_parts(parts, body);
+        // The inner `call` may do work too: run it in the request's context.
+        let future = {
+            let _current = flight.cx.clone().attach();
+            self.inner.call(req)
+        };
+        ResponseFuture::instrumented(future, flight)
+    }
+}

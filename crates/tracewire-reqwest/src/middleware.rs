@@ -1,0 +1,263 @@
+//! [`ClientTelemetry`]: the middleware.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use smallvec::SmallVec;
+use tracewire::http::{
+    ClientInstruments, HeaderCapture, KnownMethod, attr, client_status_is_error, protocol_version,
+    redact_url, status_error_type,
+};
+use tracewire::otel::trace::{
+    FutureExt as _, Span as _, SpanKind, Status, TraceContextExt, Tracer as _,
+};
+use tracewire::otel::{Context, KeyValue, StringValue, Value};
+use tracewire::otel_sdk::trace::SdkTracer;
+use tracewire::propagation::HeaderInjector;
+
+const SCOPE: &str = "tracewire-reqwest";
+
+/// Attempts seen so far for one logical request (lives in the request's
+/// extensions, which a retry middleware reuses across attempts).
+#[derive(Debug, Clone, Copy)]
+struct Attempts(u32);
+
+/// The middleware; see the crate docs.
+#[derive(Clone)]
+pub struct ClientTelemetry {
+    tracer: Option<SdkTracer>,
+    instruments: ClientInstruments,
+    request_headers: HeaderCapture,
+    response_headers: HeaderCapture,
+}
+
+impl std::fmt::Debug for ClientTelemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTelemetry")
+            .field("tracing", &self.tracer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientTelemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientTelemetry {
+    /// Spans on the tracer installed by `tracewire::init` (without it, context
+    /// is still propagated), metrics on the global meter provider.
+    pub fn new() -> Self {
+        Self {
+            tracer: tracewire::sdk_tracer(SCOPE),
+            instruments: ClientInstruments::new(&tracewire::otel::global::meter(SCOPE)),
+            request_headers: HeaderCapture::default(),
+            response_headers: HeaderCapture::default(),
+        }
+    }
+
+    /// Uses this tracer.
+    pub fn tracer(mut self, tracer: SdkTracer) -> Self {
+        self.tracer = Some(tracer);
+        self
+    }
+
+    /// Records metrics on this meter.
+    pub fn meter(mut self, meter: &tracewire::otel::metrics::Meter) -> Self {
+        self.instruments = ClientInstruments::new(meter);
+        self
+    }
+
+    /// Records these request headers (never credentials).
+    pub fn capture_request_headers<I: IntoIterator<Item = S>, S: AsRef<str>>(
+        mut self,
+        names: I,
+    ) -> Self {
+        self.request_headers = HeaderCapture::new("http.request.header", names);
+        self
+    }
+
+    /// Records these response headers (never credentials).
+    pub fn capture_response_headers<I: IntoIterator<Item = S>, S: AsRef<str>>(
+        mut self,
+        names: I,
+    ) -> Self {
+        self.response_headers = HeaderCapture::new("http.response.header", names);
+        self
+    }
+}
+
+/// A class for a transport error.
+fn error_type(error: &reqwest_middleware::Error) -> &'static str {
+    match error {
+        reqwest_middleware::Error::Reqwest(e) if e.is_timeout() => "timeout",
+        reqwest_middleware::Error::Reqwest(e) if e.is_connect() => "connect",
+        reqwest_middleware::Error::Reqwest(e) if e.is_redirect() => "redirect",
+        reqwest_middleware::Error::Reqwest(e) if e.is_body() => "body",
+        reqwest_middleware::Error::Reqwest(e) if e.is_decode() => "decode",
+        reqwest_middleware::Error::Reqwest(e) if e.is_request() => "request",
+        reqwest_middleware::Error::Middleware(_) => "middleware",
+        _ => "_OTHER",
+    }
+}
+
+/// One attempt's telemetry. Dropped unfinished = the caller gave up: the
+/// span ends with no error, the duration is recorded without a status.
+struct Attempt<'a> {
+    telemetry: &'a ClientTelemetry,
+    cx: Context,
+    recording: bool,
+    start: Instant,
+    metric_attributes: SmallVec<[KeyValue; 6]>,
+    finished: bool,
+}
+
+impl Attempt<'_> {
+    fn finish(
+        &mut self,
+        status: Option<u16>,
+        version: Option<&'static str>,
+        error: Option<Cow<'static, str>>,
+    ) {
+        self.finished = true;
+        let mut attributes = std::mem::take(&mut self.metric_attributes);
+        if let Some(status) = status {
+            attributes.push(KeyValue::new(
+                attr::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status),
+            ));
+        }
+        if let Some(version) = version {
+            attributes.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
+        }
+        let error_value = error.map(|e| match e {
+            Cow::Borrowed(s) => StringValue::from(s),
+            Cow::Owned(s) => StringValue::from(s),
+        });
+        if let Some(e) = &error_value {
+            attributes.push(KeyValue::new(attr::ERROR_TYPE, Value::String(e.clone())));
+        }
+        {
+            let _current = self.cx.clone().attach();
+            self.telemetry
+                .instruments
+                .duration
+                .record(self.start.elapsed().as_secs_f64(), &attributes);
+        }
+        let span = self.cx.span();
+        if self.recording {
+            if let Some(status) = status {
+                span.set_attribute(KeyValue::new(
+                    attr::HTTP_RESPONSE_STATUS_CODE,
+                    i64::from(status),
+                ));
+            }
+            if let Some(version) = version {
+                span.set_attribute(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
+            }
+            if let Some(e) = error_value {
+                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, Value::String(e)));
+                span.set_status(Status::error(""));
+            }
+        }
+        span.end();
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.finish(None, None, None);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for ClientTelemetry {
+    async fn handle(
+        &self,
+        mut req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let resends = match extensions.get::<Attempts>() {
+            Some(Attempts(n)) => *n,
+            None => 0,
+        };
+        extensions.insert(Attempts(resends + 1));
+
+        let method = KnownMethod::of_http(req.method());
+        let url = req.url();
+        let host = url.host_str().unwrap_or("").to_owned();
+        let port = url.port_or_known_default().map(i64::from);
+        let parent = Context::current();
+
+        let (cx, recording) = match &self.tracer {
+            Some(tracer) => {
+                let mut start_attributes = vec![
+                    KeyValue::new(attr::HTTP_REQUEST_METHOD, method.as_str()),
+                    KeyValue::new(attr::SERVER_ADDRESS, host.clone()),
+                    KeyValue::new(attr::URL_FULL, redact_url(url.as_str()).into_owned()),
+                ];
+                if let Some(port) = port {
+                    start_attributes.push(KeyValue::new(attr::SERVER_PORT, port));
+                }
+                if method == KnownMethod::Other {
+                    start_attributes.push(KeyValue::new(
+                        attr::HTTP_REQUEST_METHOD_ORIGINAL,
+                        req.method().as_str().to_owned(),
+                    ));
+                }
+                if resends > 0 {
+                    start_attributes.push(KeyValue::new(
+                        attr::HTTP_REQUEST_RESEND_COUNT,
+                        i64::from(resends),
+                    ));
+                }
+                start_attributes.extend(self.request_headers.attributes(req.headers()));
+                let span = tracer
+                    .span_builder(method.span_prefix())
+                    .with_kind(SpanKind::Client)
+                    .with_attributes(start_attributes)
+                    .start_with_context(tracer, &parent);
+                let recording = span.is_recording();
+                (parent.with_span(span), recording)
+            }
+            None => (parent, false),
+        };
+        tracewire::propagation::inject_into(&cx, &mut HeaderInjector(req.headers_mut()));
+
+        let mut metric_attributes: SmallVec<[KeyValue; 6]> = SmallVec::new();
+        metric_attributes.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method.as_str()));
+        metric_attributes.push(KeyValue::new(attr::SERVER_ADDRESS, host));
+        if let Some(port) = port {
+            metric_attributes.push(KeyValue::new(attr::SERVER_PORT, port));
+        }
+        let mut attempt = Attempt {
+            telemetry: self,
+            cx: cx.clone(),
+            recording,
+            start: Instant::now(),
+            metric_attributes,
+            finished: false,
+        };
+
+        let result = next.run(req, extensions).with_context(cx).await;
+        match &result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let error = client_status_is_error(status).then(|| status_error_type(status));
+                if recording && !self.response_headers.is_empty() {
+                    attempt
+                        .cx
+                        .span()
+                        .set_attributes(self.response_headers.attributes(response.headers()));
+                }
+                attempt.finish(Some(status), protocol_version(response.version()), error);
+            }
+            Err(e) => attempt.finish(None, None, Some(Cow::Borrowed(error_type(e)))),
+        }
+        result
+    }
+}

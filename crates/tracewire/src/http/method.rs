@@ -1,0 +1,57 @@
+//! Request method normalization (semconv §1.3).
+
+/// A method from the known set, or `_OTHER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnownMethod {
+    /// One of `CONNECT DELETE GET HEAD OPTIONS PATCH POST PUT TRACE QUERY`.
+    Known(&'static str),
+    /// Anything else (`http.request.method_original` carries it).
+    Other,
+}
+
+const KNOWN: [&str; 10] = [
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "QUERY",
+];
+
+impl KnownMethod {
+    /// Exact, case-sensitive match against the known set.
+    pub fn of(method: &str) -> Self {
+        KNOWN
+            .iter()
+            .find(|m| **m == method)
+            .map_or(Self::Other, |m| Self::Known(m))
+    }
+
+    /// Like [`of`](Self::of) for an `http::Method`, without string compares
+    /// for the standard ones.
+    pub fn of_http(method: &http::Method) -> Self {
+        match *method {
+            http::Method::GET => Self::Known("GET"),
+            http::Method::POST => Self::Known("POST"),
+            http::Method::PUT => Self::Known("PUT"),
+            http::Method::DELETE => Self::Known("DELETE"),
+            http::Method::HEAD => Self::Known("HEAD"),
+            http::Method::OPTIONS => Self::Known("OPTIONS"),
+            http::Method::PATCH => Self::Known("PATCH"),
+            http::Method::CONNECT => Self::Known("CONNECT"),
+            http::Method::TRACE => Self::Known("TRACE"),
+            _ => Self::of(method.as_str()),
+        }
+    }
+
+    /// The `http.request.method` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Known(m) => m,
+            Self::Other => "_OTHER",
+        }
+    }
+
+    /// The span name prefix: the method, or `HTTP` for `_OTHER`.
+    pub fn span_prefix(self) -> &'static str {
+        match self {
+            Self::Known(m) => m,
+            Self::Other => "HTTP",
+        }
+    }
+}

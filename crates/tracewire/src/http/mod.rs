@@ -1,0 +1,112 @@
+//! HTTP semantic conventions shared by the server and client crates: method
+//! normalization, span names, status rules, redaction, header capture and
+//! the duration instruments. The framework crates only adapt their types.
+
+mod capture;
+mod instruments;
+mod method;
+mod redact;
+
+pub use capture::{HeaderCapture, is_sensitive_header};
+pub use instruments::{ClientInstruments, ServerInstruments};
+pub use method::KnownMethod;
+pub use redact::{REDACTED, SENSITIVE_QUERY_KEYS, redact_query, redact_url};
+
+/// Attribute keys used by the HTTP crates (semconv 1.44 names).
+pub mod attr {
+    #![allow(missing_docs)]
+    pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
+    pub const HTTP_REQUEST_METHOD_ORIGINAL: &str = "http.request.method_original";
+    pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+    pub const HTTP_ROUTE: &str = "http.route";
+    pub const HTTP_REQUEST_RESEND_COUNT: &str = "http.request.resend_count";
+    pub const ERROR_TYPE: &str = "error.type";
+    pub const URL_PATH: &str = "url.path";
+    pub const URL_QUERY: &str = "url.query";
+    pub const URL_SCHEME: &str = "url.scheme";
+    pub const URL_FULL: &str = "url.full";
+    pub const SERVER_ADDRESS: &str = "server.address";
+    pub const SERVER_PORT: &str = "server.port";
+    pub const CLIENT_ADDRESS: &str = "client.address";
+    pub const NETWORK_PEER_ADDRESS: &str = "network.peer.address";
+    pub const NETWORK_PEER_PORT: &str = "network.peer.port";
+    pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
+    pub const USER_AGENT_ORIGINAL: &str = "user_agent.original";
+}
+
+/// Metric names.
+pub mod metric {
+    #![allow(missing_docs)]
+    pub const SERVER_REQUEST_DURATION: &str = "http.server.request.duration";
+    pub const SERVER_ACTIVE_REQUESTS: &str = "http.server.active_requests";
+    pub const SERVER_REQUEST_BODY_SIZE: &str = "http.server.request.body.size";
+    pub const SERVER_RESPONSE_BODY_SIZE: &str = "http.server.response.body.size";
+    pub const CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
+}
+
+/// `network.protocol.version` for an `http::Version`.
+pub fn protocol_version(version: http::Version) -> Option<&'static str> {
+    Some(match version {
+        http::Version::HTTP_09 => "0.9",
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_11 => "1.1",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        _ => return None,
+    })
+}
+
+/// Server side: only 5xx is an error (4xx is the client's).
+pub fn server_status_is_error(status: u16) -> bool {
+    status >= 500
+}
+
+/// Client side: 4xx and 5xx are errors.
+pub fn client_status_is_error(status: u16) -> bool {
+    status >= 400
+}
+
+/// The `error.type` of a status code: the code as a string, from a static
+/// table for the common ones (no allocation on the hot path).
+pub fn status_error_type(status: u16) -> std::borrow::Cow<'static, str> {
+    const COMMON: [(u16, &str); 16] = [
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (405, "405"),
+        (408, "408"),
+        (409, "409"),
+        (413, "413"),
+        (422, "422"),
+        (429, "429"),
+        (500, "500"),
+        (501, "501"),
+        (502, "502"),
+        (503, "503"),
+        (504, "504"),
+        (505, "505"),
+    ];
+    match COMMON.iter().find(|(c, _)| *c == status) {
+        Some((_, s)) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(status.to_string()),
+    }
+}
+
+/// Server span name: `{method} {route}`, or `{method}` without a route;
+/// `HTTP` stands for `_OTHER`. Interned: the set of routes is bounded, so each
+/// name is built once and requests reuse it without allocating.
+pub fn server_span_name(
+    method: KnownMethod,
+    route: Option<&str>,
+) -> std::borrow::Cow<'static, str> {
+    match route {
+        None => std::borrow::Cow::Borrowed(method.span_prefix()),
+        Some(route) => crate::intern::intern_pair(method.span_prefix(), route),
+    }
+}
+
+/// An interned `&'static str` for a route template.
+pub fn intern_route(route: &str) -> std::borrow::Cow<'static, str> {
+    crate::intern::intern(route)
+}
