@@ -74,10 +74,11 @@ impl TestTelemetry {
     /// Always-on sampling, `trace`-level filter, JSON logs, no exporters but
     /// the in-memory ones; ignores the process environment.
     pub fn start() -> Self {
-        Self::start_with(TelemetryBuilder::from_config(Config::default()))
+        Self::start_with(TelemetryBuilder::from_config(Config::default()).log_filter("trace"))
     }
 
-    /// Like [`start`](Self::start), on top of a builder of your own.
+    /// Like [`start`](Self::start), on top of a builder of your own (its log
+    /// filter is kept).
     pub fn start_with(builder: TelemetryBuilder) -> Self {
         let spans = InMemorySpanExporter::default();
         let logs = InMemoryLogExporter::default();
@@ -85,7 +86,6 @@ impl TestTelemetry {
         let telemetry = builder
             .sampler(SamplerConfig::AlwaysOn)
             .log_format(LogFormat::Json)
-            .log_filter("trace")
             .log_writer(output.clone())
             .with_span_processor(SimpleSpanProcessor::new(spans.clone()))
             .with_log_processor(SimpleLogProcessor::new(logs.clone()))
