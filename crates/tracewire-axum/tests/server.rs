@@ -11,11 +11,13 @@ use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 use tracewire::otel::Value;
 use tracewire::otel::trace::{SpanKind, Status};
-use tracewire::testing::{TestTelemetry, attribute, assert_child_of};
+use tracewire::testing::{TestTelemetry, assert_child_of, attribute};
 use tracewire_axum::ServerTelemetryLayer;
 
 fn layer(t: &TestTelemetry) -> ServerTelemetryLayer {
-    ServerTelemetryLayer::new().tracer(t.tracer("tracewire-axum")).meter(&t.telemetry.meter("tracewire-axum"))
+    ServerTelemetryLayer::new()
+        .tracer(t.tracer("tracewire-axum"))
+        .meter(&t.telemetry.meter("tracewire-axum"))
 }
 
 fn app(t: &TestTelemetry) -> Router {
@@ -33,12 +35,24 @@ async fn send(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap,
     let response = app.clone().oneshot(req).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
-    let body = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    let body = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
     (status, headers, body)
 }
 
 fn get_req(uri: &str) -> Request<Body> {
-    Request::get(uri).header("host", "shop.example:8080").body(Body::empty()).unwrap()
+    Request::get(uri)
+        .header("host", "shop.example:8080")
+        .body(Body::empty())
+        .unwrap()
 }
 
 fn string(v: Option<Value>) -> Option<String> {
@@ -52,7 +66,10 @@ async fn server_span_follows_the_conventions() {
     let req = Request::get("/users/42?color=blue&sig=secret")
         .header("host", "shop.example:8080")
         .header("user-agent", "curl/8")
-        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
         .header("x-forwarded-for", "203.0.113.7, 10.0.0.1")
         .body(Body::empty())
         .unwrap();
@@ -61,7 +78,10 @@ async fn server_span_follows_the_conventions() {
 
     let span = t.span("GET /users/{id}");
     assert_eq!(span.span_kind, SpanKind::Server);
-    assert_eq!(span.span_context.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(
+        span.span_context.trace_id().to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
     assert_eq!(span.parent_span_id.to_string(), "00f067aa0ba902b7");
     assert!(span.parent_span_is_remote);
     assert_eq!(span.status, Status::Unset);
@@ -76,10 +96,17 @@ async fn server_span_follows_the_conventions() {
         ("user_agent.original", "curl/8"),
         ("network.protocol.version", "1.1"),
     ] {
-        assert_eq!(string(attribute(&span, key)).as_deref(), Some(value), "{key}");
+        assert_eq!(
+            string(attribute(&span, key)).as_deref(),
+            Some(value),
+            "{key}"
+        );
     }
     assert_eq!(attribute(&span, "server.port"), Some(Value::I64(8080)));
-    assert_eq!(attribute(&span, "http.response.status_code"), Some(Value::I64(200)));
+    assert_eq!(
+        attribute(&span, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
     assert!(attribute(&span, "error.type").is_none());
 }
 
@@ -91,16 +118,25 @@ async fn five_hundreds_are_errors_four_hundreds_are_not() {
     send(&app, get_req("/missing")).await;
     let boom = t.span("GET /boom");
     assert!(matches!(boom.status, Status::Error { .. }));
-    assert_eq!(string(attribute(&boom, "error.type")).as_deref(), Some("500"));
+    assert_eq!(
+        string(attribute(&boom, "error.type")).as_deref(),
+        Some("500")
+    );
     let missing = t.span("GET /missing");
     assert_eq!(missing.status, Status::Unset);
     assert!(attribute(&missing, "error.type").is_none());
     let metrics = t.metrics_text();
     let line = metrics
         .lines()
-        .find(|l| l.starts_with("http_server_request_duration_seconds_count{") && l.contains("http_route=\"/boom\""))
+        .find(|l| {
+            l.starts_with("http_server_request_duration_seconds_count{")
+                && l.contains("http_route=\"/boom\"")
+        })
         .unwrap_or_else(|| panic!("{metrics}"));
-    assert!(line.contains("error_type=\"500\"") && line.contains("http_response_status_code=\"500\""), "{line}");
+    assert!(
+        line.contains("error_type=\"500\"") && line.contains("http_response_status_code=\"500\""),
+        "{line}"
+    );
 }
 
 #[tokio::test]
@@ -109,13 +145,26 @@ async fn nested_routes_keep_their_prefix_and_unknown_methods_are_other() {
     let app = app(&t);
     send(&app, get_req("/api/v1/users/7")).await;
     let span = t.span("GET /api/v1/users/{id}");
-    assert_eq!(string(attribute(&span, "http.route")).as_deref(), Some("/api/v1/users/{id}"));
+    assert_eq!(
+        string(attribute(&span, "http.route")).as_deref(),
+        Some("/api/v1/users/{id}")
+    );
 
-    let purge = Request::builder().method("PURGE").uri("/users/1").body(Body::empty()).unwrap();
+    let purge = Request::builder()
+        .method("PURGE")
+        .uri("/users/1")
+        .body(Body::empty())
+        .unwrap();
     send(&app, purge).await;
     let span = t.span("HTTP /users/{id}");
-    assert_eq!(string(attribute(&span, "http.request.method")).as_deref(), Some("_OTHER"));
-    assert_eq!(string(attribute(&span, "http.request.method_original")).as_deref(), Some("PURGE"));
+    assert_eq!(
+        string(attribute(&span, "http.request.method")).as_deref(),
+        Some("_OTHER")
+    );
+    assert_eq!(
+        string(attribute(&span, "http.request.method_original")).as_deref(),
+        Some("PURGE")
+    );
 }
 
 #[tokio::test]
@@ -131,10 +180,17 @@ async fn unmatched_requests_have_no_route_and_add_no_series() {
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
     let text = t.metrics_text();
-    assert_eq!(series(&text), before, "unmatched paths must not create series");
+    assert_eq!(
+        series(&text),
+        before,
+        "unmatched paths must not create series"
+    );
     assert!(!text.contains("/random/"), "raw paths never reach metrics");
     let spans = t.spans();
-    let unmatched = spans.iter().find(|s| s.name == "GET").expect("a span named by the method alone");
+    let unmatched = spans
+        .iter()
+        .find(|s| s.name == "GET")
+        .expect("a span named by the method alone");
     assert!(attribute(unmatched, "http.route").is_none());
 }
 
@@ -144,18 +200,27 @@ async fn excluded_paths_make_no_span_and_no_metric() {
     let app = app(&t);
     let (status, _, body) = send(&app, get_req("/healthz")).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
-    assert!(t.spans().is_empty(), "{:?}", t.spans().iter().map(|s| s.name.clone()).collect::<Vec<_>>());
+    assert!(
+        t.spans().is_empty(),
+        "{:?}",
+        t.spans().iter().map(|s| s.name.clone()).collect::<Vec<_>>()
+    );
     assert!(!t.metrics_text().contains("/healthz"));
 }
 
 #[tokio::test]
 async fn credentials_are_never_captured() {
     let t = TestTelemetry::start();
-    let app = Router::new().route("/x", get(|| async { ([("x-request-id", "r1"), ("set-cookie", "s=1")], "x") })).layer(
-        layer(&t)
-            .capture_request_headers(["Authorization", "X-Tenant", "cookie", "x-api-key"])
-            .capture_response_headers(["set-cookie", "x-request-id"]),
-    );
+    let app = Router::new()
+        .route(
+            "/x",
+            get(|| async { ([("x-request-id", "r1"), ("set-cookie", "s=1")], "x") }),
+        )
+        .layer(
+            layer(&t)
+                .capture_request_headers(["Authorization", "X-Tenant", "cookie", "x-api-key"])
+                .capture_response_headers(["set-cookie", "x-request-id"]),
+        );
     let req = Request::get("/x")
         .header("authorization", "Bearer top-secret")
         .header("cookie", "session=top-secret")
@@ -168,19 +233,30 @@ async fn credentials_are_never_captured() {
     let everything = format!("{span:?}");
     assert!(!everything.contains("top-secret"), "{everything}");
     assert!(!everything.contains("s=1"));
-    assert_eq!(attribute(&span, "http.request.header.x-tenant").map(|v| v.to_string()).as_deref(), Some("[\"acme\"]"));
+    assert_eq!(
+        attribute(&span, "http.request.header.x-tenant")
+            .map(|v| v.to_string())
+            .as_deref(),
+        Some("[\"acme\"]")
+    );
     assert!(attribute(&span, "http.response.header.x-request-id").is_some());
 }
 
 #[tokio::test]
 async fn server_timing_exposes_the_trace_when_asked() {
     let t = TestTelemetry::start();
-    let app = Router::new().route("/x", get(|| async { "x" })).layer(layer(&t).server_timing(true));
+    let app = Router::new()
+        .route("/x", get(|| async { "x" }))
+        .layer(layer(&t).server_timing(true));
     let (_, headers, _) = send(&app, get_req("/x")).await;
     let span = t.span("GET /x");
     assert_eq!(
         headers.get("server-timing").unwrap().to_str().unwrap(),
-        format!("trace;desc=00-{}-{}-01", span.span_context.trace_id(), span.span_context.span_id())
+        format!(
+            "trace;desc=00-{}-{}-01",
+            span.span_context.trace_id(),
+            span.span_context.span_id()
+        )
     );
     let plain = app_without_timing(&t);
     let (_, headers, _) = send(&plain, get_req("/x")).await;
@@ -188,22 +264,35 @@ async fn server_timing_exposes_the_trace_when_asked() {
 }
 
 fn app_without_timing(t: &TestTelemetry) -> Router {
-    Router::new().route("/x", get(|| async { "x" })).layer(layer(t))
+    Router::new()
+        .route("/x", get(|| async { "x" }))
+        .layer(layer(t))
 }
 
 #[tokio::test]
 async fn untrusted_edges_start_a_new_trace_linked_to_the_caller() {
     let t = TestTelemetry::start();
-    let app = Router::new().route("/x", get(|| async { "x" })).layer(layer(&t).untrusted_edge(true));
+    let app = Router::new()
+        .route("/x", get(|| async { "x" }))
+        .layer(layer(&t).untrusted_edge(true));
     let req = Request::get("/x")
-        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
         .body(Body::empty())
         .unwrap();
     send(&app, req).await;
     let span = t.span("GET /x");
-    assert_ne!(span.span_context.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_ne!(
+        span.span_context.trace_id().to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
     assert_eq!(span.links.links.len(), 1);
-    assert_eq!(span.links.links[0].span_context.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(
+        span.links.links[0].span_context.trace_id().to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
 }
 
 #[tracing::instrument(level = "warn")]
@@ -214,15 +303,25 @@ async fn load_user(id: u32) -> String {
 
 #[tokio::test]
 async fn handler_spans_and_logs_nest_under_the_request_even_with_rust_log_warn() {
-    let t = TestTelemetry::start_with(tracewire::TelemetryBuilder::from_config(tracewire::Config::default()).log_filter("warn"));
-    let app = Router::new().route("/users/{id}", get(|| load_user(7))).layer(layer(&t));
+    let t = TestTelemetry::start_with(
+        tracewire::TelemetryBuilder::from_config(tracewire::Config::default()).log_filter("warn"),
+    );
+    let app = Router::new()
+        .route("/users/{id}", get(|| load_user(7)))
+        .layer(layer(&t));
     send(&app, get_req("/users/7")).await;
     let request = t.span("GET /users/{id}");
     let handler = t.span("load_user");
     assert_child_of(&handler, &request);
     let lines = t.log_lines();
-    let line = lines.iter().find(|l| l["message"] == "cache miss").expect("the warn line");
-    assert_eq!(line["trace_id"], request.span_context.trace_id().to_string());
+    let line = lines
+        .iter()
+        .find(|l| l["message"] == "cache miss")
+        .expect("the warn line");
+    assert_eq!(
+        line["trace_id"],
+        request.span_context.trace_id().to_string()
+    );
     assert_eq!(line["span_id"], handler.span_context.span_id().to_string());
 }
 
@@ -238,19 +337,28 @@ async fn the_span_ends_when_the_streamed_body_ends() {
                         return None;
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'x'; 10])), i + 1))
+                    Some((
+                        Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![b'x'; 10])),
+                        i + 1,
+                    ))
                 });
                 Body::from_stream(chunks)
             }),
         )
         .layer(layer(&t));
     let response = app.clone().oneshot(get_req("/stream")).await.unwrap();
-    assert!(t.spans().is_empty(), "headers are ready, the body is not: the span is still open");
+    assert!(
+        t.spans().is_empty(),
+        "headers are ready, the body is not: the span is still open"
+    );
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body.len(), 30);
     let span = t.span("GET /stream");
     let duration = span.end_time.duration_since(span.start_time).unwrap();
-    assert!(duration >= std::time::Duration::from_millis(300), "the span covers the body: {duration:?}");
+    assert!(
+        duration >= std::time::Duration::from_millis(300),
+        "the span covers the body: {duration:?}"
+    );
 }
 
 #[tokio::test]
@@ -259,16 +367,29 @@ async fn a_dropped_body_ends_the_span() {
     let app = Router::new()
         .route(
             "/forever",
-            get(|| async { Body::from_stream(futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>()) }),
+            get(|| async {
+                Body::from_stream(futures_util::stream::pending::<
+                    Result<axum::body::Bytes, std::io::Error>,
+                >())
+            }),
         )
         .layer(layer(&t));
     let response = app.clone().oneshot(get_req("/forever")).await.unwrap();
     assert!(t.spans().is_empty());
     drop(response); // the client went away mid-body
     let span = t.span("GET /forever");
-    assert_eq!(attribute(&span, "http.response.status_code"), Some(Value::I64(200)));
+    assert_eq!(
+        attribute(&span, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
     let text = t.metrics_text();
-    assert!(text.contains("http_server_active_requests{http_request_method=\"GET\""), "{text}");
-    let active = text.lines().find(|l| l.starts_with("http_server_active_requests{")).unwrap();
+    assert!(
+        text.contains("http_server_active_requests{http_request_method=\"GET\""),
+        "{text}"
+    );
+    let active = text
+        .lines()
+        .find(|l| l.starts_with("http_server_active_requests{"))
+        .unwrap();
     assert!(active.ends_with(" 0"), "back to zero: {active}");
 }
