@@ -1,6 +1,8 @@
 //! OTLP export end to end, over http/protobuf and gRPC, into receivers that
 //! speak the real protocols: resource, span, metric and log all arrive.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use opentelemetry::KeyValue;
 use tracewire::TelemetryBuilder;
 use tracewire_e2e::receiver::{self, config, grpc_receiver, http_receiver};

@@ -2,6 +2,8 @@
 //! check metrics` finds nothing to complain about, and a real Prometheus
 //! scrape of the quickstart stores the expected series and exemplars.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The quickstart as a user runs it: JSON logs with trace ids on stdout, OTLP
 //! export when an endpoint is set, a graceful SIGTERM that flushes.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use tracewire_e2e::receiver::http_receiver;
 use tracewire_e2e::{Example, http_get};
 

@@ -1,16 +1,15 @@
 //! One request's telemetry, from the first poll to the last body byte.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
 use smallvec::SmallVec;
 use tracewire::http::{
     KnownMethod, attr, protocol_version, redact_query, server_span_name, server_status_is_error,
-    status_error_type,
+    status_error_type, string_value,
 };
 use tracewire::otel::trace::{Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
-use tracewire::otel::{Context, KeyValue, StringValue, Value};
+use tracewire::otel::{Context, KeyValue, StringValue};
 
 use crate::layer::Settings;
 
@@ -26,10 +25,10 @@ pub(crate) struct InFlight {
     start: Instant,
     method: KnownMethod,
     scheme: &'static str,
-    route: Option<Cow<'static, str>>,
+    route: Option<StringValue>,
     version: Option<&'static str>,
     status: Option<u16>,
-    error_type: Option<Cow<'static, str>>,
+    error_type: Option<StringValue>,
     request_body_size: Option<u64>,
     pub(crate) response_bytes: u64,
     finished: bool,
@@ -84,7 +83,7 @@ impl InFlight {
         let route = req
             .extensions
             .get::<axum::extract::MatchedPath>()
-            .map(|p| tracewire::http::intern_route(p.as_str()));
+            .map(|p| string_value(tracewire::http::intern_route(p.as_str())));
         let version = protocol_version(req.version);
 
         let remote = tracewire::propagation::extract(&req.headers);
@@ -101,7 +100,10 @@ impl InFlight {
         let (cx, recording) = match &settings.tracer {
             Some(tracer) => {
                 let mut builder = tracer
-                    .span_builder(server_span_name(method, route.as_deref()))
+                    .span_builder(server_span_name(
+                        method,
+                        route.as_ref().map(StringValue::as_str),
+                    ))
                     .with_kind(SpanKind::Server);
                 if let Some(link) = link {
                     builder = builder.with_links(vec![link]);
@@ -228,7 +230,7 @@ impl InFlight {
         let status = response.status().as_u16();
         self.status = Some(status);
         if server_status_is_error(status) {
-            self.error_type = Some(status_error_type(status));
+            self.error_type = Some(string_value(status_error_type(status)));
         }
         if self.recording {
             let span = self.cx.span();
@@ -266,7 +268,7 @@ impl InFlight {
 
     /// The exchange failed without a usable response (service error, body error).
     pub(crate) fn on_failure(&mut self, error_type: &'static str) {
-        self.error_type = Some(Cow::Borrowed(error_type));
+        self.error_type = Some(StringValue::from(error_type));
     }
 
     /// Ends the span and records the metrics, once.
@@ -292,19 +294,13 @@ impl InFlight {
             ));
         }
         if let Some(route) = &self.route {
-            attributes.push(KeyValue::new(
-                attr::HTTP_ROUTE,
-                Value::String(cow_value(route)),
-            ));
+            attributes.push(KeyValue::new(attr::HTTP_ROUTE, route.clone()));
         }
         if let Some(version) = self.version {
             attributes.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
         }
         if let Some(error_type) = &self.error_type {
-            attributes.push(KeyValue::new(
-                attr::ERROR_TYPE,
-                Value::String(cow_value(error_type)),
-            ));
+            attributes.push(KeyValue::new(attr::ERROR_TYPE, error_type.clone()));
         }
         // Recorded while our context is current, so the exemplar links to our span.
         {
@@ -325,21 +321,11 @@ impl InFlight {
         if self.recording {
             let span = self.cx.span();
             if let Some(error_type) = &self.error_type {
-                span.set_attribute(KeyValue::new(
-                    attr::ERROR_TYPE,
-                    Value::String(cow_value(error_type)),
-                ));
+                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error_type.clone()));
                 span.set_status(Status::error(""));
             }
         }
         self.cx.span().end();
-    }
-}
-
-fn cow_value(s: &Cow<'static, str>) -> StringValue {
-    match s {
-        Cow::Borrowed(s) => StringValue::from(*s),
-        Cow::Owned(s) => StringValue::from(s.clone()),
     }
 }
 

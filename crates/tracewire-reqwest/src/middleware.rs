@@ -11,7 +11,7 @@ use tracewire::http::{
 use tracewire::otel::trace::{
     FutureExt as _, Span as _, SpanKind, Status, TraceContextExt, Tracer as _,
 };
-use tracewire::otel::{Context, KeyValue, StringValue, Value};
+use tracewire::otel::{Context, KeyValue, Value};
 use tracewire::otel_sdk::trace::SdkTracer;
 use tracewire::propagation::HeaderInjector;
 
@@ -131,10 +131,7 @@ impl Attempt<'_> {
         if let Some(version) = version {
             attributes.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
         }
-        let error_value = error.map(|e| match e {
-            Cow::Borrowed(s) => StringValue::from(s),
-            Cow::Owned(s) => StringValue::from(s),
-        });
+        let error_value = error.map(tracewire::http::string_value);
         if let Some(e) = &error_value {
             attributes.push(KeyValue::new(attr::ERROR_TYPE, Value::String(e.clone())));
         }

@@ -42,7 +42,7 @@ pub(crate) fn intern_pair(a: &str, b: &str) -> Cow<'static, str> {
         |s: &&'static str| s.len() == a.len() + 1 + b.len() && s.starts_with(a) && s.ends_with(b);
     if let Some(found) = PAIRS.read().ok().and_then(|m| {
         m.get(&key)
-            .and_then(|v| v.iter().copied().find(|s| matches(&s)))
+            .and_then(|v| v.iter().copied().find(|s| matches(s)))
     }) {
         return Cow::Borrowed(found);
     }

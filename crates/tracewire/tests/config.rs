@@ -1,5 +1,7 @@
 //! Every `OTEL_*` variable the core crate reads, good and bad values alike.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::collections::HashMap;
 use std::time::Duration;
 

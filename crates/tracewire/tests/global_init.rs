@@ -1,6 +1,8 @@
 //! `init` and `try_init` against the process-wide state. One test function:
 //! globals can be installed once per process.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer};
 use tracewire::propagation::PropagatorKind;
 use tracewire::{Config, Error, Protocol, TelemetryBuilder};

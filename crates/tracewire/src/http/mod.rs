@@ -110,3 +110,11 @@ pub fn server_span_name(
 pub fn intern_route(route: &str) -> std::borrow::Cow<'static, str> {
     crate::intern::intern(route)
 }
+
+/// A `StringValue` that borrows static strings instead of copying them.
+pub fn string_value(s: std::borrow::Cow<'static, str>) -> opentelemetry::StringValue {
+    match s {
+        std::borrow::Cow::Borrowed(s) => opentelemetry::StringValue::from(s),
+        std::borrow::Cow::Owned(s) => opentelemetry::StringValue::from(s),
+    }
+}
