@@ -65,11 +65,15 @@ impl Example {
     pub fn start(name: &str, env: &[(&str, &str)]) -> Self {
         let package = format!("example-{name}");
         let binary = target_dir().join("debug").join(&package);
+        // One build at a time: tests run in parallel and would race on it.
+        static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _building = BUILD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "-p", &package])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building {package}");
+        drop(_building);
         let mut child = Command::new(&binary)
             .arg("127.0.0.1:0")
             .envs(env.iter().copied())

@@ -3,8 +3,10 @@
 //! - `test`  — find the backing services (starting local ones that are
 //!   installed but stopped), then run the whole test suite;
 //! - `lint`  — `cargo fmt --check`, clippy with `-D warnings`, docs with `-D warnings`;
-//! - `ci`    — `lint`, then `test`.
+//! - `ci`    — `lint`, then `test`;
+//! - `bench http` — the HTTP benchmark (callgrind + wrk), see `bench.rs`.
 
+mod bench;
 mod services;
 mod tasks;
 
@@ -18,6 +20,9 @@ tasks:
           stopped local ones, run every test (with CI=true a missing service fails)
   lint    cargo fmt --check, clippy -D warnings, rustdoc -D warnings
   ci      lint, then test
+  bench http [--quick]
+          instructions and allocations per request (callgrind) and a pinned wrk load run,
+          our layer vs the bare router and the peer stacks, as ratios (needs valgrind, wrk)
 ";
 
 fn main() -> ExitCode {
@@ -26,6 +31,10 @@ fn main() -> ExitCode {
         Some("test") => tasks::test(&args[1..]),
         Some("lint") => tasks::lint(),
         Some("ci") => tasks::lint().and_then(|()| tasks::test(&[])),
+        Some("bench") => match args.get(1).map(String::as_str) {
+            Some("http") => bench::http(&tasks::workspace_root(), &args[2..]),
+            _ => Err(format!("usage: cargo xtask bench http [--quick]\n\n{HELP}")),
+        },
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())

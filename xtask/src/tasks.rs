@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::services::{SERVICES, Status};
 
-fn workspace_root() -> PathBuf {
+pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")

@@ -16,11 +16,9 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::Path;
-use axum::http::HeaderMap;
 use axum::routing::get;
 use tracewire::otel::KeyValue;
-use tracewire::tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use tracing::Instrument as _;
+use tracewire_axum::InstrumentAll as _;
 
 #[tokio::main]
 async fn main() {
@@ -39,20 +37,18 @@ async fn main() {
     let app = Router::new()
         .route(
             "/hello/{name}",
-            get(move |Path(name): Path<String>, headers: HeaderMap| {
+            get(move |Path(name): Path<String>| {
                 let greetings = greetings.clone();
-                // Continue the caller's trace, if it sent one.
-                let span = tracing::info_span!("GET /hello/{name}", otel.kind = "server");
-                let _ = span.set_parent(tracewire::propagation::extract(&headers));
                 async move {
                     tracing::info!(name = %name, "saying hello");
                     greetings.add(1, &[KeyValue::new("greeting.kind", "hello")]);
                     greet(&name).await
                 }
-                .instrument(span)
             }),
         )
-        .route("/metrics", get(tracewire::prometheus::handler));
+        // One call: a server span and HTTP metrics per request (continuing
+        // the caller's trace), and GET /metrics.
+        .instrument_all();
 
     let addr = listen_addr();
     let listener = match tokio::net::TcpListener::bind(addr).await {

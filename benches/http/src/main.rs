@@ -1,0 +1,214 @@
+//! `http-bench <mode> <stack> …`: one axum route, `GET /users/{id}` → small
+//! JSON, under different telemetry stacks.
+//!
+//! - `count <stack> <requests>`: calls the router in-process (no sockets),
+//!   prints allocations per request; run under callgrind for instructions.
+//! - `serve <stack> <addr>`: serves it for a load generator; prints
+//!   `listening on http://…`.
+//! - `receive <addr>`: a do-nothing OTLP/HTTP receiver (answers 200).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::Path;
+use axum::routing::get;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use tower::{Service, ServiceExt};
+use tracing_subscriber::layer::SubscriberExt as _;
+
+/// Counts allocations, so the per-request figure needs no valgrind.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[derive(serde::Serialize)]
+struct User {
+    id: u64,
+    name: &'static str,
+}
+
+async fn user(Path(id): Path<u64>) -> axum::Json<User> {
+    axum::Json(User { id, name: "ada" })
+}
+
+fn route() -> Router {
+    Router::new().route("/users/{id}", get(user))
+}
+
+/// Accepts spans and throws them away: export cost without I/O.
+#[derive(Debug)]
+struct Discard;
+
+impl SpanExporter for Discard {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        std::hint::black_box(batch);
+        Ok(())
+    }
+}
+
+fn provider(sampler: Sampler) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_sampler(sampler)
+        .with_span_processor(BatchSpanProcessor::builder(Discard).build())
+        .build()
+}
+
+fn install_otel_subscriber(provider: &SdkTracerProvider) {
+    let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
+    tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
+}
+
+/// Keeps providers and guards alive for the run.
+#[allow(dead_code)]
+enum Keep {
+    Nothing,
+    Provider(SdkTracerProvider, opentelemetry_sdk::metrics::SdkMeterProvider),
+    Telemetry(tracewire::Telemetry),
+}
+
+fn meter_provider() -> opentelemetry_sdk::metrics::SdkMeterProvider {
+    let mp = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+        .with_reader(opentelemetry_sdk::metrics::ManualReader::default())
+        .build();
+    opentelemetry::global::set_meter_provider(mp.clone());
+    mp
+}
+
+fn stack(name: &str) -> (Router, Keep) {
+    match name {
+        "bare" => (route(), Keep::Nothing),
+        "tracewire" | "tracewire-1pct" => {
+            let sampler = if name == "tracewire" {
+                Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+            } else {
+                Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.01)))
+            };
+            let tp = provider(sampler);
+            let mp = meter_provider();
+            install_otel_subscriber(&tp);
+            let layer = tracewire_axum::ServerTelemetryLayer::new().tracer(tp.tracer("tracewire-axum"));
+            (route().layer(layer), Keep::Provider(tp, mp))
+        }
+        "tracewire-metrics" => {
+            let mp = meter_provider();
+            let tp = provider(Sampler::AlwaysOn);
+            (route().layer(tracewire_axum::ServerTelemetryLayer::new()), Keep::Provider(tp, mp))
+        }
+        "tracewire-otlp" => {
+            let endpoint = std::env::var("BENCH_OTLP").unwrap_or_else(|_| "http://127.0.0.1:4318".into());
+            let telemetry = tracewire::TelemetryBuilder::from_config(tracewire::Config::from_lookup(|k| match k {
+                "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
+                "OTEL_LOGS_EXPORTER" | "OTEL_METRICS_EXPORTER" => Some("none".into()),
+                "TRACEWIRE_LOG_FORMAT" => Some("off".into()),
+                _ => None,
+            }))
+            .init();
+            (route().layer(tracewire_axum::ServerTelemetryLayer::new()), Keep::Telemetry(telemetry))
+        }
+        "tower-http" => {
+            let tp = provider(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+            install_otel_subscriber(&tp);
+            let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &http::Request<axum::body::Body>| {
+                let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
+                tracing::info_span!(
+                    "request",
+                    otel.name = format!("{} {}", req.method(), route),
+                    otel.kind = "server",
+                    http.request.method = %req.method(),
+                    http.route = route,
+                    url.path = req.uri().path(),
+                    url.scheme = "http",
+                    http.response.status_code = tracing::field::Empty,
+                )
+            });
+            (route().layer(trace), Keep::Provider(tp, meter_provider()))
+        }
+        "axum-tracing-opentelemetry" => {
+            let tp = provider(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+            opentelemetry::global::set_tracer_provider(tp.clone());
+            install_otel_subscriber(&tp);
+            let app = route()
+                .layer(axum_tracing_opentelemetry::middleware::OtelInResponseLayer)
+                .layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default());
+            (app, Keep::Provider(tp, meter_provider()))
+        }
+        other => {
+            eprintln!("unknown stack {other:?}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn request(i: u64) -> http::Request<axum::body::Body> {
+    http::Request::get(format!("/users/{}", i % 1000))
+        .header("host", "bench.local")
+        .body(axum::body::Body::empty())
+        .expect("request")
+}
+
+async fn count(name: &str, requests: u64) {
+    let (app, keep) = stack(name);
+    let mut service = app.into_service();
+    // Warm up: first-use costs (interning, instrument maps) stay out of the figure.
+    for i in 0..100 {
+        let response = service.ready().await.expect("ready").call(request(i)).await.expect("infallible");
+        http_body_util::BodyExt::collect(response.into_body()).await.expect("body");
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for i in 0..requests {
+        let response = service.ready().await.expect("ready").call(request(i)).await.expect("infallible");
+        http_body_util::BodyExt::collect(response.into_body()).await.expect("body");
+    }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    println!("allocations_per_request {:.2}", allocations as f64 / requests as f64);
+    drop(keep);
+}
+
+async fn serve(name: &str, addr: &str) {
+    let (app, keep) = stack(name);
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    println!("listening on http://{}", listener.local_addr().expect("addr"));
+    axum::serve(listener, app).with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    }).await.expect("serve");
+    drop(keep);
+}
+
+async fn receive(addr: &str) {
+    let app = Router::new().fallback(|| async { "" });
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    println!("listening on http://{}", listener.local_addr().expect("addr"));
+    axum::serve(listener, app).await.expect("serve");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    match args.get(1).map(String::as_str) {
+        Some("count") => runtime.block_on(count(&args[2], args[3].parse().expect("a count"))),
+        Some("serve") => runtime.block_on(serve(&args[2], &args[3])),
+        Some("receive") => runtime.block_on(receive(&args[2])),
+        _ => eprintln!("usage: http-bench count <stack> <n> | serve <stack> <addr> | receive <addr>"),
+    }
+}
