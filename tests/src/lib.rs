@@ -67,7 +67,9 @@ impl Example {
         let binary = target_dir().join("debug").join(&package);
         // One build at a time: tests run in parallel and would race on it.
         static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _building = BUILD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _building = BUILD
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "-p", &package])
             .status()

@@ -20,8 +20,14 @@ const STACKS: &[(&str, &str)] = &[
     ("tracewire", "tracewire, 100% sampled, batch → discard"),
     ("tracewire-1pct", "tracewire, 1% sampled"),
     ("tracewire-metrics", "tracewire, metrics only"),
-    ("tracewire-otlp", "tracewire, default init, OTLP/HTTP → local receiver"),
-    ("tower-http", "tower-http TraceLayer (semconv fields) + tracing-opentelemetry"),
+    (
+        "tracewire-otlp",
+        "tracewire, default init, OTLP/HTTP → local receiver",
+    ),
+    (
+        "tower-http",
+        "tower-http TraceLayer (semconv fields) + tracing-opentelemetry",
+    ),
     ("axum-tracing-opentelemetry", "axum-tracing-opentelemetry"),
 ];
 
@@ -45,28 +51,49 @@ fn binary(root: &Path) -> PathBuf {
 }
 
 fn on_path(tool: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {tool}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Starts `http-bench <args>` and waits for its `listening on` line.
 fn start_listening(mut command: Command) -> Result<(Child, String), String> {
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(|e| e.to_string())?;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| e.to_string())?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
-    let addr = line.trim().strip_prefix("listening on http://").ok_or_else(|| format!("unexpected output {line:?}"))?.to_owned();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .ok_or_else(|| format!("unexpected output {line:?}"))?
+        .to_owned();
     Ok((child, addr))
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
     std::thread::sleep(Duration::from_millis(300));
     let _ = child.kill();
     let _ = child.wait();
 }
 
 /// Total instructions of one run under callgrind.
-fn callgrind(bin: &Path, stack: &str, requests: u64, otlp: &str) -> Result<(f64, Option<f64>), String> {
+fn callgrind(
+    bin: &Path,
+    stack: &str,
+    requests: u64,
+    otlp: &str,
+) -> Result<(f64, Option<f64>), String> {
     let out = Command::new("valgrind")
         .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
         .arg(bin)
@@ -121,17 +148,38 @@ fn parse_duration_ms(s: &str) -> Option<f64> {
 
 fn load(bin: &Path, stack: &str, seconds: u64, otlp: &str) -> Result<(f64, f64, f64, f64), String> {
     let mut command = Command::new("taskset");
-    command.args(["-c", "0"]).arg(bin).args(["serve", stack, "127.0.0.1:0"]).env("BENCH_OTLP", otlp);
+    command
+        .args(["-c", "0"])
+        .arg(bin)
+        .args(["serve", stack, "127.0.0.1:0"])
+        .env("BENCH_OTLP", otlp);
     let (child, addr) = start_listening(command)?;
     let pid = child.id();
     // Warm-up.
     let _ = Command::new("taskset")
-        .args(["-c", "1", "wrk", "-t1", "-c16", "-d1s", &format!("http://{addr}/users/42")])
+        .args([
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            "-c16",
+            "-d1s",
+            &format!("http://{addr}/users/42"),
+        ])
         .stdout(Stdio::null())
         .status();
     let before = cpu_ticks(pid).ok_or("no /proc stat")?;
     let out = Command::new("taskset")
-        .args(["-c", "1", "wrk", "-t1", "-c16", &format!("-d{seconds}s"), "--latency", &format!("http://{addr}/users/42")])
+        .args([
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            "-c16",
+            &format!("-d{seconds}s"),
+            "--latency",
+            &format!("http://{addr}/users/42"),
+        ])
         .output()
         .map_err(|e| e.to_string())?;
     let after = cpu_ticks(pid).ok_or("no /proc stat")?;
@@ -149,10 +197,19 @@ fn load(bin: &Path, stack: &str, seconds: u64, otlp: &str) -> Result<(f64, f64, 
         .and_then(|n| n.parse::<f64>().ok())
         .ok_or("no request count")?;
     let percentile = |p: &str| {
-        text.lines().map(str::trim).find(|l| l.starts_with(p)).and_then(|l| l.split_whitespace().nth(1)).and_then(parse_duration_ms)
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(p))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(parse_duration_ms)
     };
     let cpu_us = (after - before) as f64 / clock_ticks_per_second() / total * 1e6;
-    Ok((rps, percentile("50%").unwrap_or(f64::NAN), percentile("99%").unwrap_or(f64::NAN), cpu_us))
+    Ok((
+        rps,
+        percentile("50%").unwrap_or(f64::NAN),
+        percentile("99%").unwrap_or(f64::NAN),
+        cpu_us,
+    ))
 }
 
 fn ratio(value: Option<f64>, base: Option<f64>) -> String {
@@ -165,10 +222,16 @@ fn ratio(value: Option<f64>, base: Option<f64>) -> String {
 pub fn http(root: &Path, args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let seconds = if quick { 3 } else { 10 };
-    let (n1, n2) = if quick { (200u64, 1200u64) } else { (500, 5500) };
+    let (n1, n2) = if quick {
+        (200u64, 1200u64)
+    } else {
+        (500, 5500)
+    };
     for tool in ["valgrind", "wrk", "taskset"] {
         if !on_path(tool) {
-            return Err(format!("`{tool}` is needed (apt-get install valgrind wrk util-linux)"));
+            return Err(format!(
+                "`{tool}` is needed (apt-get install valgrind wrk util-linux)"
+            ));
         }
     }
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -181,7 +244,10 @@ pub fn http(root: &Path, args: &[String]) -> Result<(), String> {
     }
     let bin = binary(root);
     let mut receiver = Command::new("taskset");
-    receiver.args(["-c", "1"]).arg(&bin).args(["receive", "127.0.0.1:0"]);
+    receiver
+        .args(["-c", "1"])
+        .arg(&bin)
+        .args(["receive", "127.0.0.1:0"]);
     let (receiver, receiver_addr) = start_listening(receiver)?;
     let otlp = format!("http://{receiver_addr}");
 
@@ -204,14 +270,26 @@ pub fn http(root: &Path, args: &[String]) -> Result<(), String> {
                 (None, None, None, None)
             }
         };
-        rows.push(Row { stack, label, instructions, allocations, rps, p50_ms, p99_ms, cpu_us });
+        rows.push(Row {
+            stack,
+            label,
+            instructions,
+            allocations,
+            rps,
+            p50_ms,
+            p99_ms,
+            cpu_us,
+        });
     }
     stop(receiver);
 
     let base = &rows[0];
     let (base_instr, base_allocs) = (base.instructions, base.allocations);
-    let (base_rps, base_p50, base_p99, base_cpu) = (base.rps, base.p50_ms, base.p99_ms, base.cpu_us);
-    println!("| stack | instructions/request | added | allocations/request | added | throughput | p50 | p99 | CPU/request |");
+    let (base_rps, base_p50, base_p99, base_cpu) =
+        (base.rps, base.p50_ms, base.p99_ms, base.cpu_us);
+    println!(
+        "| stack | instructions/request | added | allocations/request | added | throughput | p50 | p99 | CPU/request |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for row in &rows {
         let added_instr = match (row.instructions, base_instr) {
@@ -226,7 +304,8 @@ pub fn http(root: &Path, args: &[String]) -> Result<(), String> {
             "| {} (`{}`) | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.label,
             row.stack,
-            row.instructions.map_or("—".into(), |v| format!("{:.1}k", v / 1000.0)),
+            row.instructions
+                .map_or("—".into(), |v| format!("{:.1}k", v / 1000.0)),
             added_instr,
             row.allocations.map_or("—".into(), |v| format!("{v:.1}")),
             added_allocs,

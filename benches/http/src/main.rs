@@ -53,7 +53,8 @@ async fn user(Path(id): Path<u64>) -> axum::Json<User> {
 }
 
 fn route() -> Router {
-    Router::new().route("/users/{id}", get(user))
+    // Finalized (as `axum::serve` does), so layers wrap routes, not handlers.
+    Router::new().route("/users/{id}", get(user)).with_state(())
 }
 
 /// Accepts spans and throws them away: export cost without I/O.
@@ -99,16 +100,17 @@ fn stack(name: &str) -> (Router, Keep) {
     match name {
         "bare" => (route(), Keep::Nothing),
         "tracewire" | "tracewire-1pct" => {
-            let sampler = if name == "tracewire" {
-                Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+            // Configured the way a user would: tracewire's init, with the
+            // spans going to a discarding exporter through the batch processor.
+            let mut config = tracewire::Config::default();
+            config.sampler = if name == "tracewire" {
+                tracewire::SamplerConfig::ParentBasedAlwaysOn
             } else {
-                Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.01)))
+                tracewire::SamplerConfig::ParentBasedTraceIdRatio(0.01)
             };
-            let tp = provider(sampler);
-            let mp = meter_provider();
-            install_otel_subscriber(&tp);
-            let layer = tracewire_axum::ServerTelemetryLayer::new().tracer(tp.tracer("tracewire-axum"));
-            (route().layer(layer), Keep::Provider(tp, mp))
+            config.log_format = tracewire::LogFormat::Off;
+            let telemetry = tracewire::TelemetryBuilder::from_config(config).with_span_exporter(Discard).init();
+            (route().layer(tracewire_axum::ServerTelemetryLayer::new()), Keep::Telemetry(telemetry))
         }
         "tracewire-metrics" => {
             let mp = meter_provider();

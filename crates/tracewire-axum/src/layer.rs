@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tracewire::http::{HeaderCapture, ServerInstruments};
+use tracewire::http::{HeaderCapture, SamplingHint, ServerInstruments};
 use tracewire::otel_sdk::trace::SdkTracer;
 
 use crate::service::ServerTelemetry;
@@ -16,6 +16,7 @@ pub(crate) const SCOPE: &str = "tracewire-axum";
 
 pub(crate) struct Settings {
     pub(crate) tracer: Option<SdkTracer>,
+    pub(crate) sampling_hint: SamplingHint,
     pub(crate) instruments: ServerInstruments,
     pub(crate) excluded: Vec<String>,
     pub(crate) request_headers: HeaderCapture,
@@ -57,6 +58,7 @@ impl ServerTelemetryLayer {
         Self {
             settings: Arc::new(Settings {
                 tracer: tracewire::sdk_tracer(SCOPE),
+                sampling_hint: SamplingHint::active(),
                 instruments: ServerInstruments::new(&meter),
                 excluded: DEFAULT_EXCLUDED_PATHS
                     .iter()
@@ -78,6 +80,7 @@ impl ServerTelemetryLayer {
                 let s = &self.settings;
                 let mut copy = Settings {
                     tracer: s.tracer.clone(),
+                    sampling_hint: s.sampling_hint,
                     instruments: s.instruments.clone(),
                     excluded: s.excluded.clone(),
                     request_headers: s.request_headers.clone(),
@@ -96,6 +99,13 @@ impl ServerTelemetryLayer {
     /// Uses this tracer (tests, or a provider you built yourself).
     pub fn tracer(self, tracer: SdkTracer) -> Self {
         self.with(|s| s.tracer = Some(tracer))
+    }
+
+    /// What the tracer's sampler will likely decide (defaults to the sampler
+    /// `tracewire::init` installed): attributes are built before the span
+    /// starts only when it will likely be kept.
+    pub fn sampling_hint(self, hint: SamplingHint) -> Self {
+        self.with(|s| s.sampling_hint = hint)
     }
 
     /// Records metrics on this meter.

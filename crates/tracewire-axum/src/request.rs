@@ -99,18 +99,48 @@ impl InFlight {
 
         let (cx, recording) = match &settings.tracer {
             Some(tracer) => {
-                let mut builder = tracer
-                    .span_builder(server_span_name(
-                        method,
-                        route.as_ref().map(StringValue::as_str),
-                    ))
-                    .with_kind(SpanKind::Server);
+                let likely = settings
+                    .sampling_hint
+                    .likely_sampled(&parent.span().span_context());
+                let name = server_span_name(method, route.as_ref().map(StringValue::as_str));
+                let mut builder = tracer.span_builder(name).with_kind(SpanKind::Server);
                 if let Some(link) = link {
                     builder = builder.with_links(vec![link]);
                 }
+                // Attributes are built only for spans that will likely be kept
+                // (and then handed to the sampler at start, as the spec asks).
+                if likely {
+                    builder = builder.with_attributes(request_attributes(
+                        settings,
+                        req,
+                        method,
+                        scheme,
+                        route.as_ref(),
+                        version,
+                    ));
+                }
                 let span = builder.start_with_context(tracer, &parent);
-                let recording = span.is_recording();
-                (parent.with_span(span), recording)
+                if span.is_recording() {
+                    let cx = parent.with_span(span);
+                    if !likely {
+                        cx.span().set_attributes(request_attributes(
+                            settings,
+                            req,
+                            method,
+                            scheme,
+                            route.as_ref(),
+                            version,
+                        ));
+                    }
+                    (cx, true)
+                } else {
+                    // Not kept: carry only its ids (for propagation), which
+                    // costs one allocation instead of boxing the span.
+                    (
+                        parent.with_remote_span_context(span.span_context().clone()),
+                        false,
+                    )
+                }
             }
             None => (parent, false),
         };
@@ -130,92 +160,11 @@ impl InFlight {
             response_bytes: 0,
             finished: false,
         };
-        if recording {
-            // Built only for spans that will be kept: sampling was decided first.
-            let attributes = flight.request_attributes(req);
-            flight.cx.span().set_attributes(attributes);
-        }
         if settings.body_sizes {
             flight.request_body_size = header(req, "content-length").and_then(|l| l.parse().ok());
         }
         settings.instruments.active(1, &flight.active_attributes());
         flight
-    }
-
-    fn request_attributes(&self, req: &http::request::Parts) -> Vec<KeyValue> {
-        let mut a = Vec::with_capacity(12);
-        a.push(KeyValue::new(
-            attr::HTTP_REQUEST_METHOD,
-            self.method.as_str(),
-        ));
-        if self.method == KnownMethod::Other {
-            a.push(KeyValue::new(
-                attr::HTTP_REQUEST_METHOD_ORIGINAL,
-                req.method.as_str().to_owned(),
-            ));
-        }
-        a.push(KeyValue::new(attr::URL_SCHEME, self.scheme));
-        a.push(KeyValue::new(attr::URL_PATH, req.uri.path().to_owned()));
-        if let Some(query) = req.uri.query() {
-            a.push(KeyValue::new(
-                attr::URL_QUERY,
-                redact_query(query).into_owned(),
-            ));
-        }
-        if let Some(route) = &self.route {
-            a.push(KeyValue::new(attr::HTTP_ROUTE, route.clone()));
-        }
-        if let Some(version) = self.version {
-            a.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
-        }
-        let host = header(req, "forwarded")
-            .and_then(|f| forwarded_param(f, "host"))
-            .or_else(|| header(req, "x-forwarded-host"))
-            .or_else(|| req.uri.authority().map(|a| a.as_str()))
-            .or_else(|| header(req, "host"));
-        if let Some(host) = host {
-            let (host, port) = split_host(host);
-            a.push(KeyValue::new(attr::SERVER_ADDRESS, host.to_owned()));
-            if let Some(port) = port {
-                a.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
-            }
-        }
-        let peer = req
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0);
-        let client = header(req, "forwarded")
-            .and_then(|f| forwarded_param(f, "for"))
-            .or_else(|| {
-                header(req, "x-forwarded-for")
-                    .and_then(|x| x.split(',').next())
-                    .map(str::trim)
-            });
-        match (client, peer) {
-            (Some(client), _) => a.push(KeyValue::new(
-                attr::CLIENT_ADDRESS,
-                split_host(client).0.to_owned(),
-            )),
-            (None, Some(peer)) => {
-                a.push(KeyValue::new(attr::CLIENT_ADDRESS, peer.ip().to_string()))
-            }
-            (None, None) => {}
-        }
-        if let Some(peer) = peer {
-            a.push(KeyValue::new(
-                attr::NETWORK_PEER_ADDRESS,
-                peer.ip().to_string(),
-            ));
-            a.push(KeyValue::new(
-                attr::NETWORK_PEER_PORT,
-                i64::from(peer.port()),
-            ));
-        }
-        if let Some(agent) = header(req, "user-agent") {
-            a.push(KeyValue::new(attr::USER_AGENT_ORIGINAL, agent.to_owned()));
-        }
-        a.extend(self.settings.request_headers.attributes(&req.headers));
-        a
     }
 
     fn active_attributes(&self) -> [KeyValue; 2] {
@@ -327,6 +276,87 @@ impl InFlight {
         }
         self.cx.span().end();
     }
+}
+
+/// The request-side span attributes, with room for the response's.
+fn request_attributes(
+    settings: &Settings,
+    req: &http::request::Parts,
+    method: KnownMethod,
+    scheme: &'static str,
+    route: Option<&StringValue>,
+    version: Option<&'static str>,
+) -> Vec<KeyValue> {
+    // Room for the response attributes too: the span's attribute list is
+    // this vector, so later additions do not reallocate.
+    let mut a = Vec::with_capacity(16);
+    a.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method.as_str()));
+    if method == KnownMethod::Other {
+        a.push(KeyValue::new(
+            attr::HTTP_REQUEST_METHOD_ORIGINAL,
+            req.method.as_str().to_owned(),
+        ));
+    }
+    a.push(KeyValue::new(attr::URL_SCHEME, scheme));
+    a.push(KeyValue::new(attr::URL_PATH, req.uri.path().to_owned()));
+    if let Some(query) = req.uri.query() {
+        a.push(KeyValue::new(
+            attr::URL_QUERY,
+            redact_query(query).into_owned(),
+        ));
+    }
+    if let Some(route) = route {
+        a.push(KeyValue::new(attr::HTTP_ROUTE, route.clone()));
+    }
+    if let Some(version) = version {
+        a.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
+    }
+    let host = header(req, "forwarded")
+        .and_then(|f| forwarded_param(f, "host"))
+        .or_else(|| header(req, "x-forwarded-host"))
+        .or_else(|| req.uri.authority().map(|a| a.as_str()))
+        .or_else(|| header(req, "host"));
+    if let Some(host) = host {
+        let (host, port) = split_host(host);
+        a.push(KeyValue::new(attr::SERVER_ADDRESS, host.to_owned()));
+        if let Some(port) = port {
+            a.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+        }
+    }
+    let peer = req
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let client = header(req, "forwarded")
+        .and_then(|f| forwarded_param(f, "for"))
+        .or_else(|| {
+            header(req, "x-forwarded-for")
+                .and_then(|x| x.split(',').next())
+                .map(str::trim)
+        });
+    match (client, peer) {
+        (Some(client), _) => a.push(KeyValue::new(
+            attr::CLIENT_ADDRESS,
+            split_host(client).0.to_owned(),
+        )),
+        (None, Some(peer)) => a.push(KeyValue::new(attr::CLIENT_ADDRESS, peer.ip().to_string())),
+        (None, None) => {}
+    }
+    if let Some(peer) = peer {
+        a.push(KeyValue::new(
+            attr::NETWORK_PEER_ADDRESS,
+            peer.ip().to_string(),
+        ));
+        a.push(KeyValue::new(
+            attr::NETWORK_PEER_PORT,
+            i64::from(peer.port()),
+        ));
+    }
+    if let Some(agent) = header(req, "user-agent") {
+        a.push(KeyValue::new(attr::USER_AGENT_ORIGINAL, agent.to_owned()));
+    }
+    a.extend(settings.request_headers.attributes(&req.headers));
+    a
 }
 
 impl Drop for InFlight {

@@ -393,3 +393,55 @@ async fn a_dropped_body_ends_the_span() {
         .unwrap();
     assert!(active.ends_with(" 0"), "back to zero: {active}");
 }
+
+#[tokio::test]
+async fn unsampled_requests_still_propagate_a_new_span_id() {
+    // The default sampler: parent-based.
+    let t = TestTelemetry::start_with(tracewire::TelemetryBuilder::from_config(
+        tracewire::Config::default(),
+    ));
+    let app = Router::new()
+        .route(
+            "/x",
+            get(|| async { tracewire::context::current_span_id().unwrap_or_default() }),
+        )
+        .layer(layer(&t));
+    let req = Request::get("/x")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (_, _, span_id) = send(&app, req).await;
+    assert!(t.spans().is_empty(), "the caller said not sampled");
+    assert_eq!(span_id.len(), 16);
+    assert_ne!(
+        span_id, "00f067aa0ba902b7",
+        "downstream sees our span as its parent"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_sampling_guess_still_records_every_attribute() {
+    let t = TestTelemetry::start();
+    let guess_dropped =
+        tracewire::http::SamplingHint::from_config(tracewire::SamplerConfig::ParentBasedAlwaysOff);
+    let app = Router::new()
+        .route("/x/{id}", get(|| async { "x" }))
+        .layer(layer(&t).sampling_hint(guess_dropped));
+    send(&app, get_req("/x/1?a=b")).await;
+    let span = t.span("GET /x/{id}");
+    assert_eq!(
+        string(attribute(&span, "url.path")).as_deref(),
+        Some("/x/1")
+    );
+    assert_eq!(
+        string(attribute(&span, "url.query")).as_deref(),
+        Some("a=b")
+    );
+    assert_eq!(
+        attribute(&span, "http.response.status_code"),
+        Some(Value::I64(200))
+    );
+}

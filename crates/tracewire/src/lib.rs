@@ -52,7 +52,7 @@ pub mod testing;
 pub use config::{Config, ExporterKind, LogFormat, Protocol, SamplerConfig};
 pub use error::Error;
 pub use export::accounting::PipelineStats;
-pub use telemetry::{BoxedLayer, Telemetry, TelemetryBuilder, sdk_tracer};
+pub use telemetry::{BoxedLayer, Telemetry, TelemetryBuilder, active_sampler, sdk_tracer};
 
 /// The pinned `opentelemetry` API crate.
 pub use opentelemetry as otel;

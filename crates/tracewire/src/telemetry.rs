@@ -497,10 +497,12 @@ impl TelemetryBuilder {
     }
 }
 
-static ACTIVE_TRACER_PROVIDER: std::sync::RwLock<Option<SdkTracerProvider>> =
-    std::sync::RwLock::new(None);
+/// The provider `init` installed, with its sampler.
+type ActiveTracing = Option<(SdkTracerProvider, SamplerConfig)>;
 
-fn set_active_tracer_provider(provider: Option<SdkTracerProvider>) {
+static ACTIVE_TRACER_PROVIDER: std::sync::RwLock<ActiveTracing> = std::sync::RwLock::new(None);
+
+fn set_active_tracer_provider(provider: ActiveTracing) {
     match ACTIVE_TRACER_PROVIDER.write() {
         Ok(mut active) => *active = provider,
         Err(poisoned) => *poisoned.into_inner() = provider,
@@ -511,12 +513,23 @@ fn set_active_tracer_provider(provider: Option<SdkTracerProvider>) {
 /// integration crates that start spans directly on the SDK (no boxing, no
 /// `tracing` on the hot path). `None` before `init`, or with the SDK disabled.
 pub fn sdk_tracer(scope: &'static str) -> Option<opentelemetry_sdk::trace::SdkTracer> {
-    let provider = ACTIVE_TRACER_PROVIDER.read().ok()?.clone()?;
+    let (provider, _) = ACTIVE_TRACER_PROVIDER.read().ok()?.clone()?;
     let scope = opentelemetry::InstrumentationScope::builder(scope)
         .with_version(env!("CARGO_PKG_VERSION"))
         .with_schema_url("https://opentelemetry.io/schemas/1.44.0")
         .build();
     Some(provider.tracer_with_scope(scope))
+}
+
+/// The sampler of the provider installed by [`init`](crate::init), so that
+/// integration crates can tell in advance whether a span will likely be kept
+/// (see [`crate::http::SamplingHint`]).
+pub fn active_sampler() -> Option<SamplerConfig> {
+    ACTIVE_TRACER_PROVIDER
+        .read()
+        .ok()?
+        .as_ref()
+        .map(|(_, sampler)| *sampler)
 }
 
 /// A counted batch processor around `exporter`.
@@ -735,7 +748,12 @@ impl Telemetry {
         if let Some(tp) = &self.inner.tracer_provider {
             global::set_tracer_provider(tp.clone());
         }
-        set_active_tracer_provider(self.inner.tracer_provider.clone());
+        set_active_tracer_provider(
+            self.inner
+                .tracer_provider
+                .clone()
+                .map(|tp| (tp, config.sampler)),
+        );
         if let Some(mp) = &self.inner.meter_provider {
             global::set_meter_provider(mp.clone());
         }

@@ -74,17 +74,20 @@ impl TestTelemetry {
     /// Always-on sampling, `trace`-level filter, JSON logs, no exporters but
     /// the in-memory ones; ignores the process environment.
     pub fn start() -> Self {
-        Self::start_with(TelemetryBuilder::from_config(Config::default()).log_filter("trace"))
+        Self::start_with(
+            TelemetryBuilder::from_config(Config::default())
+                .sampler(SamplerConfig::AlwaysOn)
+                .log_filter("trace"),
+        )
     }
 
-    /// Like [`start`](Self::start), on top of a builder of your own (its log
-    /// filter is kept).
+    /// Like [`start`](Self::start), on top of a builder of your own (its
+    /// sampler and log filter are kept).
     pub fn start_with(builder: TelemetryBuilder) -> Self {
         let spans = InMemorySpanExporter::default();
         let logs = InMemoryLogExporter::default();
         let output = CapturedOutput::default();
         let telemetry = builder
-            .sampler(SamplerConfig::AlwaysOn)
             .log_format(LogFormat::Json)
             .log_writer(output.clone())
             .with_span_processor(SimpleSpanProcessor::new(spans.clone()))

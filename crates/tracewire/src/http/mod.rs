@@ -6,11 +6,13 @@ mod capture;
 mod instruments;
 mod method;
 mod redact;
+mod sampling;
 
 pub use capture::{HeaderCapture, is_sensitive_header};
 pub use instruments::{ClientInstruments, ServerInstruments};
 pub use method::KnownMethod;
 pub use redact::{REDACTED, SENSITIVE_QUERY_KEYS, redact_query, redact_url};
+pub use sampling::SamplingHint;
 
 /// Attribute keys used by the HTTP crates (semconv 1.44 names).
 pub mod attr {
