@@ -17,6 +17,10 @@ use std::time::Duration;
 
 const STACKS: &[(&str, &str)] = &[
     ("bare", "bare axum route"),
+    (
+        "noop-layer",
+        "a do-nothing tower layer (axum's own cost of any layer)",
+    ),
     ("tracewire", "tracewire, 100% sampled, batch → discard"),
     ("tracewire-1pct", "tracewire, 1% sampled"),
     ("tracewire-metrics", "tracewire, metrics only"),

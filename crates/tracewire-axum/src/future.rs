@@ -50,7 +50,11 @@ where
         let result = {
             // Handler code (user `tracing` spans, logs, outgoing calls) sees
             // the request's context as current.
-            let _current = this.flight.as_ref().map(|f| f.cx.clone().attach());
+            let _current = this
+                .flight
+                .as_ref()
+                .filter(|f| f.attach)
+                .map(|f| f.cx.clone().attach());
             match this.inner.poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(result) => result,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tracewire::http::{HeaderCapture, SamplingHint, ServerInstruments};
 use tracewire::otel_sdk::trace::SdkTracer;
 
+use crate::durations::DurationHandles;
 use crate::service::ServerTelemetry;
 
 /// Paths excluded by default: probes and the metrics endpoint itself.
@@ -18,6 +19,7 @@ pub(crate) struct Settings {
     pub(crate) tracer: Option<SdkTracer>,
     pub(crate) sampling_hint: SamplingHint,
     pub(crate) instruments: ServerInstruments,
+    pub(crate) durations: DurationHandles,
     pub(crate) excluded: Vec<String>,
     pub(crate) request_headers: HeaderCapture,
     pub(crate) response_headers: HeaderCapture,
@@ -60,6 +62,7 @@ impl ServerTelemetryLayer {
                 tracer: tracewire::sdk_tracer(SCOPE),
                 sampling_hint: SamplingHint::active(),
                 instruments: ServerInstruments::new(&meter),
+                durations: DurationHandles::default(),
                 excluded: DEFAULT_EXCLUDED_PATHS
                     .iter()
                     .map(|p| (*p).to_owned())
@@ -82,6 +85,7 @@ impl ServerTelemetryLayer {
                     tracer: s.tracer.clone(),
                     sampling_hint: s.sampling_hint,
                     instruments: s.instruments.clone(),
+                    durations: DurationHandles::default(),
                     excluded: s.excluded.clone(),
                     request_headers: s.request_headers.clone(),
                     response_headers: s.response_headers.clone(),
@@ -111,7 +115,10 @@ impl ServerTelemetryLayer {
     /// Records metrics on this meter.
     pub fn meter(self, meter: &tracewire::otel::metrics::Meter) -> Self {
         let instruments = ServerInstruments::new(meter);
-        self.with(|s| s.instruments = instruments)
+        self.with(|s| {
+            s.instruments = instruments;
+            s.durations = DurationHandles::default();
+        })
     }
 
     /// Excludes `path` (exact match): no span, no metrics.

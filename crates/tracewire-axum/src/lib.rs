@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 mod body;
+mod durations;
 mod future;
 mod layer;
 mod request;

@@ -11,6 +11,7 @@ use tracewire::http::{
 use tracewire::otel::trace::{Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use tracewire::otel::{Context, KeyValue, StringValue};
 
+use crate::durations::DurationKey;
 use crate::layer::Settings;
 
 type Attributes = SmallVec<[KeyValue; 8]>;
@@ -21,14 +22,20 @@ pub(crate) struct InFlight {
     settings: Arc<Settings>,
     /// The request's context: the remote parent and our span.
     pub(crate) cx: Context,
+    /// Whether `cx` holds anything worth making current (a span or baggage).
+    pub(crate) attach: bool,
     recording: bool,
     start: Instant,
     method: KnownMethod,
     scheme: &'static str,
     route: Option<StringValue>,
+    /// Address of the interned route (0: none), `None` when not interned.
+    route_key: Option<usize>,
     version: Option<&'static str>,
     status: Option<u16>,
     error_type: Option<StringValue>,
+    /// 0 none, 1 from the status code, 2 service error, 3 body error.
+    error_kind: u8,
     request_body_size: Option<u64>,
     pub(crate) response_bytes: u64,
     finished: bool,
@@ -80,10 +87,16 @@ impl InFlight {
         let start = Instant::now();
         let method = KnownMethod::of_http(&req.method);
         let scheme = scheme(req);
-        let route = req
+        let interned = req
             .extensions
             .get::<axum::extract::MatchedPath>()
-            .map(|p| string_value(tracewire::http::intern_route(p.as_str())));
+            .map(|p| tracewire::http::intern_route(p.as_str()));
+        let route_key = match &interned {
+            None => Some(0),
+            Some(std::borrow::Cow::Borrowed(s)) => Some(s.as_ptr() as usize),
+            Some(std::borrow::Cow::Owned(_)) => None,
+        };
+        let route = interned.map(string_value);
         let version = protocol_version(req.version);
 
         let remote = tracewire::propagation::extract(&req.headers);
@@ -145,17 +158,22 @@ impl InFlight {
             None => (parent, false),
         };
 
+        let attach =
+            cx.has_active_span() || cx.get::<tracewire::otel::baggage::Baggage>().is_some();
         let mut flight = Self {
             settings: Arc::clone(settings),
+            attach,
             cx,
             recording,
             start,
             method,
             scheme,
             route,
+            route_key,
             version,
             status: None,
             error_type: None,
+            error_kind: 0,
             request_body_size: None,
             response_bytes: 0,
             finished: false,
@@ -163,15 +181,8 @@ impl InFlight {
         if settings.body_sizes {
             flight.request_body_size = header(req, "content-length").and_then(|l| l.parse().ok());
         }
-        settings.instruments.active(1, &flight.active_attributes());
+        settings.instruments.active(1, flight.method, flight.scheme);
         flight
-    }
-
-    fn active_attributes(&self) -> [KeyValue; 2] {
-        [
-            KeyValue::new(attr::HTTP_REQUEST_METHOD, self.method.as_str()),
-            KeyValue::new(attr::URL_SCHEME, self.scheme),
-        ]
     }
 
     /// Records the status line and headers of the response.
@@ -180,6 +191,7 @@ impl InFlight {
         self.status = Some(status);
         if server_status_is_error(status) {
             self.error_type = Some(string_value(status_error_type(status)));
+            self.error_kind = 1;
         }
         if self.recording {
             let span = self.cx.span();
@@ -218,18 +230,11 @@ impl InFlight {
     /// The exchange failed without a usable response (service error, body error).
     pub(crate) fn on_failure(&mut self, error_type: &'static str) {
         self.error_type = Some(StringValue::from(error_type));
+        self.error_kind = if error_type == "body_error" { 3 } else { 2 };
     }
 
-    /// Ends the span and records the metrics, once.
-    pub(crate) fn finish(&mut self) {
-        if self.finished {
-            return;
-        }
-        self.finished = true;
-        let duration = self.start.elapsed().as_secs_f64();
-        let instruments = &self.settings.instruments;
-        instruments.active(-1, &self.active_attributes());
-
+    /// The attributes of the duration (and size) metrics.
+    fn metric_attributes(&self) -> Attributes {
         let mut attributes: Attributes = SmallVec::new();
         attributes.push(KeyValue::new(
             attr::HTTP_REQUEST_METHOD,
@@ -251,11 +256,37 @@ impl InFlight {
         if let Some(error_type) = &self.error_type {
             attributes.push(KeyValue::new(attr::ERROR_TYPE, error_type.clone()));
         }
+        attributes
+    }
+
+    /// Ends the span and records the metrics, once.
+    pub(crate) fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let duration = self.start.elapsed().as_secs_f64();
+        let instruments = &self.settings.instruments;
+        instruments.active(-1, self.method, self.scheme);
+
+        let key = self.route_key.map(|route| DurationKey {
+            route,
+            method: self.method.index() as u8,
+            scheme: u8::from(self.scheme == "https"),
+            status: self.status.unwrap_or(0),
+            error: self.error_kind,
+            version: self.version.map_or(0, |v| v.as_bytes()[0]),
+        });
         // Recorded while our context is current, so the exemplar links to our span.
         {
-            let _current = self.cx.clone().attach();
-            instruments.duration.record(duration, &attributes);
+            let _current = self.attach.then(|| self.cx.clone().attach());
+            self.settings
+                .durations
+                .record(&instruments.duration, key, duration, || {
+                    self.metric_attributes()
+                });
             if self.settings.body_sizes {
+                let attributes = self.metric_attributes();
                 if let Some(size) = self.request_body_size {
                     instruments
                         .request_body_size

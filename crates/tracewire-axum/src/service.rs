@@ -48,7 +48,7 @@ where
         let req = http::Request::from_parts(parts, body);
         // The inner `call` may do work too: run it in the request's context.
         let future = {
-            let _current = flight.cx.clone().attach();
+            let _current = flight.attach.then(|| flight.cx.clone().attach());
             self.inner.call(req)
         };
         ResponseFuture::instrumented(future, flight)

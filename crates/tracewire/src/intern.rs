@@ -30,6 +30,32 @@ pub(crate) fn intern(s: &str) -> Cow<'static, str> {
     Cow::Borrowed(leaked)
 }
 
+/// `s` interned, found by the address of `s` first: callers that hand in the
+/// same allocation every time (axum's `MatchedPath` shares one `Arc<str>` per
+/// route) skip hashing the string. The content is compared, so a reused
+/// address never returns the wrong string.
+pub(crate) fn intern_by_address(s: &str) -> Cow<'static, str> {
+    let address = s.as_ptr() as usize;
+    let hit = BY_ADDRESS
+        .read()
+        .ok()
+        .and_then(|m| m.get(&address).copied())
+        .filter(|found| *found == s);
+    if let Some(found) = hit {
+        return Cow::Borrowed(found);
+    }
+    let interned = intern(s);
+    if let (Cow::Borrowed(found), Ok(mut by_address)) = (&interned, BY_ADDRESS.write()) {
+        if by_address.len() < MAX_INTERNED {
+            by_address.insert(address, found);
+        }
+    }
+    interned
+}
+
+static BY_ADDRESS: LazyLock<RwLock<std::collections::HashMap<usize, &'static str>>> =
+    LazyLock::new(Default::default);
+
 /// `"{a} {b}"` interned, found without building the string once known.
 pub(crate) fn intern_pair(a: &str, b: &str) -> Cow<'static, str> {
     let key = {

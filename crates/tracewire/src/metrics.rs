@@ -90,13 +90,17 @@ pub(crate) struct ExemplarReservoir {
 }
 
 impl ExemplarReservoir {
-    fn offer(&self, value: f64, attributes: &[KeyValue], (trace_id, span_id): (TraceId, SpanId)) {
+    fn offer(&self, value: f64, attributes: &[KeyValue], span: (TraceId, SpanId)) {
+        self.offer_keyed(value, fingerprint(attributes.iter()), span);
+    }
+
+    /// Like `offer`, with the attribute set's fingerprint already known.
+    fn offer_keyed(&self, value: f64, key: u64, (trace_id, span_id): (TraceId, SpanId)) {
         let bucket = self
             .bounds
             .iter()
             .position(|&b| value <= b)
             .unwrap_or(self.bounds.len());
-        let key = fingerprint(attributes.iter());
         let Ok(mut slots) = self.slots.lock() else {
             return;
         };
@@ -217,6 +221,37 @@ impl Histogram {
         self.inner.record(value, attributes);
         if let Some(span) = exemplar_span() {
             self.exemplars.offer(value, attributes, span);
+        }
+    }
+}
+
+impl Histogram {
+    /// A handle for one attribute set: recording through it skips the
+    /// attribute lookup (hashing every attribute) that each `record` does.
+    /// Keep handles for the attribute sets a hot path sees again and again.
+    pub fn bind(&self, attributes: &[KeyValue]) -> BoundHistogram {
+        BoundHistogram {
+            inner: self.inner.bind(attributes),
+            exemplars: Arc::clone(&self.exemplars),
+            fingerprint: fingerprint(attributes.iter()),
+        }
+    }
+}
+
+/// A [`Histogram`] bound to one attribute set.
+#[derive(Debug, Clone)]
+pub struct BoundHistogram {
+    inner: opentelemetry::metrics::BoundHistogram<f64>,
+    exemplars: Arc<ExemplarReservoir>,
+    fingerprint: u64,
+}
+
+impl BoundHistogram {
+    /// Records `value`; inside a sampled span it becomes the bucket's exemplar.
+    pub fn record(&self, value: f64) {
+        self.inner.record(value);
+        if let Some(span) = exemplar_span() {
+            self.exemplars.offer_keyed(value, self.fingerprint, span);
         }
     }
 }

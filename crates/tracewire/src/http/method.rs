@@ -47,6 +47,22 @@ impl KnownMethod {
         }
     }
 
+    /// A small index: the position in the known set, `_OTHER` last.
+    pub fn index(self) -> usize {
+        match self {
+            Self::Known(m) => KNOWN.iter().position(|k| *k == m).unwrap_or(KNOWN.len()),
+            Self::Other => KNOWN.len(),
+        }
+    }
+
+    /// The method at [`index`](Self::index).
+    pub fn from_index(index: usize) -> Self {
+        KNOWN.get(index).map_or(Self::Other, |m| Self::Known(m))
+    }
+
+    /// How many indexes there are.
+    pub const COUNT: usize = KNOWN.len() + 1;
+
     /// The span name prefix: the method, or `HTTP` for `_OTHER`.
     pub fn span_prefix(self) -> &'static str {
         match self {

@@ -110,7 +110,7 @@ pub fn server_span_name(
 
 /// An interned `&'static str` for a route template.
 pub fn intern_route(route: &str) -> std::borrow::Cow<'static, str> {
-    crate::intern::intern(route)
+    crate::intern::intern_by_address(route)
 }
 
 /// A `StringValue` that borrows static strings instead of copying them.

@@ -81,16 +81,43 @@ pub fn composite(kinds: &[PropagatorKind]) -> TextMapCompositePropagator {
     TextMapCompositePropagator::new(kinds.iter().map(|k| k.build()).collect())
 }
 
-static ACTIVE: LazyLock<RwLock<Arc<TextMapCompositePropagator>>> = LazyLock::new(|| {
-    RwLock::new(Arc::new(composite(&[
+/// The configured composite and the header names it reads.
+struct Active {
+    propagator: Arc<TextMapCompositePropagator>,
+    fields: Vec<http::HeaderName>,
+}
+
+impl Active {
+    fn new(kinds: &[PropagatorKind]) -> Self {
+        let propagator = Arc::new(composite(kinds));
+        let fields = propagator
+            .fields()
+            .filter_map(|f| http::HeaderName::from_bytes(f.as_bytes()).ok())
+            .collect();
+        Self { propagator, fields }
+    }
+
+    /// Whether `headers` holds any field the propagators read. When none is
+    /// there (the edge of the system, probes) extraction is skipped.
+    fn reads_any(&self, headers: &http::HeaderMap) -> bool {
+        if headers.len() <= 16 {
+            headers.keys().any(|k| self.fields.contains(k))
+        } else {
+            self.fields.iter().any(|f| headers.contains_key(f))
+        }
+    }
+}
+
+static ACTIVE: LazyLock<RwLock<Active>> = LazyLock::new(|| {
+    RwLock::new(Active::new(&[
         PropagatorKind::TraceContext,
         PropagatorKind::Baggage,
-    ])))
+    ]))
 });
 
 /// Replaces the propagators the helpers of this module use.
 pub(crate) fn set_active(kinds: &[PropagatorKind]) {
-    let propagator = Arc::new(composite(kinds));
+    let propagator = Active::new(kinds);
     match ACTIVE.write() {
         Ok(mut active) => *active = propagator,
         Err(poisoned) => *poisoned.into_inner() = propagator,
@@ -100,8 +127,8 @@ pub(crate) fn set_active(kinds: &[PropagatorKind]) {
 /// The propagator the helpers use: configured by `init`, W3C by default.
 pub fn active() -> Arc<TextMapCompositePropagator> {
     match ACTIVE.read() {
-        Ok(active) => Arc::clone(&active),
-        Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        Ok(active) => Arc::clone(&active.propagator),
+        Err(poisoned) => Arc::clone(&poisoned.into_inner().propagator),
     }
 }
 
@@ -123,7 +150,15 @@ pub fn extract(headers: &http::HeaderMap) -> Context {
 
 /// Like [`extract`], adding to `parent` (whose values survive).
 pub fn extract_with_parent(parent: &Context, headers: &http::HeaderMap) -> Context {
-    active().extract_with_context(parent, &HeaderExtractor(headers))
+    let Ok(active) = ACTIVE.read() else {
+        return parent.clone();
+    };
+    if !active.reads_any(headers) {
+        return parent.clone();
+    }
+    active
+        .propagator
+        .extract_with_context(parent, &HeaderExtractor(headers))
 }
 
 /// Injects `cx` into any string map, e.g. message headers
