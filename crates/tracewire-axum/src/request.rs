@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 use tracewire::http::{
-    KnownMethod, attr, protocol_version, redact_query, server_span_name, server_status_is_error,
-    status_error_type, string_value,
+    KnownMethod, attr, protocol_version, redact_query, server_span_name, server_span_name_static,
+    server_status_is_error, status_error_type, string_value,
 };
 use tracewire::otel::trace::{Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use tracewire::otel::{Context, KeyValue, StringValue};
@@ -41,16 +41,52 @@ pub(crate) struct InFlight {
     finished: bool,
 }
 
-fn header<'a>(req: &'a http::request::Parts, name: &str) -> Option<&'a str> {
-    req.headers.get(name).and_then(|v| v.to_str().ok())
+/// The request headers the attributes come from, found in one pass over the
+/// headers rather than one hash lookup per name.
+#[derive(Default)]
+struct RequestHeaders<'a> {
+    host: Option<&'a str>,
+    forwarded: Option<&'a str>,
+    x_forwarded_host: Option<&'a str>,
+    x_forwarded_for: Option<&'a str>,
+    x_forwarded_proto: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    content_length: Option<&'a str>,
+}
+
+impl<'a> RequestHeaders<'a> {
+    fn scan(headers: &'a http::HeaderMap) -> Self {
+        let mut seen = Self::default();
+        for (name, value) in headers {
+            let slot = match *name {
+                http::header::HOST => &mut seen.host,
+                http::header::USER_AGENT => &mut seen.user_agent,
+                http::header::FORWARDED => &mut seen.forwarded,
+                http::header::CONTENT_LENGTH => &mut seen.content_length,
+                _ => match name.as_str() {
+                    "x-forwarded-host" => &mut seen.x_forwarded_host,
+                    "x-forwarded-for" => &mut seen.x_forwarded_for,
+                    "x-forwarded-proto" => &mut seen.x_forwarded_proto,
+                    _ => continue,
+                },
+            };
+            // The first line of a repeated header wins.
+            if slot.is_none() {
+                *slot = value.to_str().ok();
+            }
+        }
+        seen
+    }
 }
 
 /// The original scheme: `Forwarded: proto=`, `X-Forwarded-Proto`, the URI, else `http`.
-fn scheme(req: &http::request::Parts) -> &'static str {
-    let forwarded = header(req, "forwarded")
+fn scheme(seen: &RequestHeaders<'_>, req: &http::request::Parts) -> &'static str {
+    let forwarded = seen
+        .forwarded
         .and_then(|f| forwarded_param(f, "proto"))
         .or_else(|| {
-            header(req, "x-forwarded-proto").map(|p| p.split(',').next().unwrap_or("").trim())
+            seen.x_forwarded_proto
+                .map(|p| p.split(',').next().unwrap_or("").trim())
         });
     match forwarded.or(req.uri.scheme_str()) {
         Some(s) if s.eq_ignore_ascii_case("https") => "https",
@@ -86,15 +122,16 @@ impl InFlight {
     pub(crate) fn start(settings: &Arc<Settings>, req: &http::request::Parts) -> Self {
         let start = Instant::now();
         let method = KnownMethod::of_http(&req.method);
-        let scheme = scheme(req);
+        let seen = RequestHeaders::scan(&req.headers);
+        let scheme = scheme(&seen, req);
         let interned = req
             .extensions
             .get::<axum::extract::MatchedPath>()
             .map(|p| tracewire::http::intern_route(p.as_str()));
-        let route_key = match &interned {
-            None => Some(0),
-            Some(std::borrow::Cow::Borrowed(s)) => Some(s.as_ptr() as usize),
-            Some(std::borrow::Cow::Owned(_)) => None,
+        let (route_key, static_route) = match &interned {
+            None => (Some(0), None),
+            Some(std::borrow::Cow::Borrowed(s)) => (Some(s.as_ptr() as usize), Some(*s)),
+            Some(std::borrow::Cow::Owned(_)) => (None, None),
         };
         let route = interned.map(string_value);
         let version = protocol_version(req.version);
@@ -115,7 +152,10 @@ impl InFlight {
                 let likely = settings
                     .sampling_hint
                     .likely_sampled(&parent.span().span_context());
-                let name = server_span_name(method, route.as_ref().map(StringValue::as_str));
+                let name = match static_route {
+                    Some(route) => server_span_name_static(method, route),
+                    None => server_span_name(method, route.as_ref().map(StringValue::as_str)),
+                };
                 let mut builder = tracer.span_builder(name).with_kind(SpanKind::Server);
                 if let Some(link) = link {
                     builder = builder.with_links(vec![link]);
@@ -126,6 +166,7 @@ impl InFlight {
                     builder = builder.with_attributes(request_attributes(
                         settings,
                         req,
+                        &seen,
                         method,
                         scheme,
                         route.as_ref(),
@@ -139,6 +180,7 @@ impl InFlight {
                         cx.span().set_attributes(request_attributes(
                             settings,
                             req,
+                            &seen,
                             method,
                             scheme,
                             route.as_ref(),
@@ -179,7 +221,7 @@ impl InFlight {
             finished: false,
         };
         if settings.body_sizes {
-            flight.request_body_size = header(req, "content-length").and_then(|l| l.parse().ok());
+            flight.request_body_size = seen.content_length.and_then(|l| l.parse().ok());
         }
         settings.instruments.active(1, flight.method, flight.scheme);
         flight
@@ -313,6 +355,7 @@ impl InFlight {
 fn request_attributes(
     settings: &Settings,
     req: &http::request::Parts,
+    seen: &RequestHeaders<'_>,
     method: KnownMethod,
     scheme: &'static str,
     route: Option<&StringValue>,
@@ -342,11 +385,12 @@ fn request_attributes(
     if let Some(version) = version {
         a.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
     }
-    let host = header(req, "forwarded")
+    let host = seen
+        .forwarded
         .and_then(|f| forwarded_param(f, "host"))
-        .or_else(|| header(req, "x-forwarded-host"))
+        .or_else(|| seen.x_forwarded_host)
         .or_else(|| req.uri.authority().map(|a| a.as_str()))
-        .or_else(|| header(req, "host"));
+        .or_else(|| seen.host);
     if let Some(host) = host {
         let (host, port) = split_host(host);
         a.push(KeyValue::new(attr::SERVER_ADDRESS, host.to_owned()));
@@ -358,10 +402,11 @@ fn request_attributes(
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0);
-    let client = header(req, "forwarded")
+    let client = seen
+        .forwarded
         .and_then(|f| forwarded_param(f, "for"))
         .or_else(|| {
-            header(req, "x-forwarded-for")
+            seen.x_forwarded_for
                 .and_then(|x| x.split(',').next())
                 .map(str::trim)
         });
@@ -383,7 +428,7 @@ fn request_attributes(
             i64::from(peer.port()),
         ));
     }
-    if let Some(agent) = header(req, "user-agent") {
+    if let Some(agent) = seen.user_agent {
         a.push(KeyValue::new(attr::USER_AGENT_ORIGINAL, agent.to_owned()));
     }
     a.extend(settings.request_headers.attributes(&req.headers));

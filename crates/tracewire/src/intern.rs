@@ -56,6 +56,56 @@ pub(crate) fn intern_by_address(s: &str) -> Cow<'static, str> {
 static BY_ADDRESS: LazyLock<RwLock<std::collections::HashMap<usize, &'static str>>> =
     LazyLock::new(Default::default);
 
+/// `"{a} {b}"` for two `'static` strings (a method and an interned route),
+/// found by their addresses: static strings never move, so no hashing of the
+/// content and no comparison are needed once the pair is known.
+pub(crate) fn intern_static_pair(a: &'static str, b: &'static str) -> Cow<'static, str> {
+    let key = (a.as_ptr() as usize, b.as_ptr() as usize, a.len(), b.len());
+    if let Some(found) = STATIC_PAIRS.read().ok().and_then(|m| m.get(&key).copied()) {
+        return Cow::Borrowed(found);
+    }
+    let joined = intern_pair(a, b);
+    if let (Cow::Borrowed(found), Ok(mut pairs)) = (&joined, STATIC_PAIRS.write()) {
+        if pairs.len() < MAX_INTERNED {
+            pairs.insert(key, found);
+        }
+    }
+    joined
+}
+
+type PairKey = (usize, usize, usize, usize);
+
+static STATIC_PAIRS: LazyLock<
+    RwLock<
+        std::collections::HashMap<
+            PairKey,
+            &'static str,
+            std::hash::BuildHasherDefault<AddressHasher>,
+        >,
+    >,
+> = LazyLock::new(Default::default);
+
+/// Mixes addresses and lengths with a multiply: keys are trusted and few.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// `"{a} {b}"` interned, found without building the string once known.
 pub(crate) fn intern_pair(a: &str, b: &str) -> Cow<'static, str> {
     let key = {

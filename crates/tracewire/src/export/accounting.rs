@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use opentelemetry::InstrumentationScope;
-use opentelemetry::metrics::{Counter, Meter};
+use opentelemetry::metrics::{Counter, Meter, ObservableCounter};
 use opentelemetry::{Context, KeyValue, StringValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -26,6 +26,8 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 /// Totals kept in-process (also exported as metrics), for [`crate::Telemetry::stats`].
 #[derive(Debug, Default)]
 pub(crate) struct Totals {
+    pub(crate) spans_processed: AtomicU64,
+    pub(crate) logs_processed: AtomicU64,
     pub(crate) spans_queue_full: AtomicU64,
     pub(crate) spans_export_failed: AtomicU64,
     pub(crate) spans_exported: AtomicU64,
@@ -95,28 +97,78 @@ impl QueueSlots {
     }
 }
 
-/// Instruments for the SDK self-observability metrics.
+/// Instruments for the SDK self-observability metrics. The per-item counts
+/// (`…processor.*.processed`) live in atomics and are observed at collection
+/// time: an SDK counter `add` per span would cost more than the span's own
+/// bookkeeping.
 #[derive(Debug, Clone)]
 pub(crate) struct SelfMetrics {
-    processed: Counter<u64>,
     exported_spans: Counter<u64>,
     exported_logs: Counter<u64>,
-    processed_logs: Counter<u64>,
-    processor_attrs: [KeyValue; 1],
-    queue_full_attrs: [KeyValue; 2],
+    _processed: [ObservableCounter<u64>; 2],
     pub(crate) totals: Arc<Totals>,
+}
+
+/// Observes `ok` and `queue_full` counts for one processor.
+fn observe_processed(
+    meter: &Meter,
+    name: &'static str,
+    unit: &'static str,
+    description: &'static str,
+    component: &'static str,
+    totals: &Arc<Totals>,
+    counts: fn(&Totals) -> (u64, u64),
+) -> ObservableCounter<u64> {
+    let totals = Arc::clone(totals);
+    meter
+        .u64_observable_counter(name)
+        .with_unit(unit)
+        .with_description(description)
+        .with_callback(move |observer| {
+            let (ok, queue_full) = counts(&totals);
+            observer.observe(ok, &[KeyValue::new("otel.component.type", component)]);
+            observer.observe(
+                queue_full,
+                &[
+                    KeyValue::new("otel.component.type", component),
+                    KeyValue::new("error.type", "queue_full"),
+                ],
+            );
+        })
+        .build()
 }
 
 impl SelfMetrics {
     pub(crate) fn new(meter: &Meter, totals: Arc<Totals>) -> Self {
-        Self {
-            processed: meter
-                .u64_counter("otel.sdk.processor.span.processed")
-                .with_unit("{span}")
-                .with_description(
-                    "Spans handed to the batch processor, with error.type when dropped",
+        let spans = observe_processed(
+            meter,
+            "otel.sdk.processor.span.processed",
+            "{span}",
+            "Spans handed to the batch processor, with error.type when dropped",
+            "batching_span_processor",
+            &totals,
+            |t| {
+                (
+                    t.spans_processed.load(Ordering::Relaxed),
+                    t.spans_queue_full.load(Ordering::Relaxed),
                 )
-                .build(),
+            },
+        );
+        let logs = observe_processed(
+            meter,
+            "otel.sdk.processor.log.processed",
+            "{log_record}",
+            "Log records handed to the batch processor, with error.type when dropped",
+            "batching_log_processor",
+            &totals,
+            |t| {
+                (
+                    t.logs_processed.load(Ordering::Relaxed),
+                    t.logs_queue_full.load(Ordering::Relaxed),
+                )
+            },
+        );
+        Self {
             exported_spans: meter
                 .u64_counter("otel.sdk.exporter.span.exported")
                 .with_unit("{span}")
@@ -131,21 +183,7 @@ impl SelfMetrics {
                     "Log records the exporter handled, with error.type when the export failed",
                 )
                 .build(),
-            processed_logs: meter
-                .u64_counter("otel.sdk.processor.log.processed")
-                .with_unit("{log_record}")
-                .with_description(
-                    "Log records handed to the batch processor, with error.type when dropped",
-                )
-                .build(),
-            processor_attrs: [KeyValue::new(
-                "otel.component.type",
-                "batching_span_processor",
-            )],
-            queue_full_attrs: [
-                KeyValue::new("otel.component.type", "batching_span_processor"),
-                KeyValue::new("error.type", "queue_full"),
-            ],
+            _processed: [spans, logs],
             totals,
         }
     }
@@ -208,9 +246,6 @@ impl<P: SpanProcessor> SpanProcessor for CountedSpanProcessor<P> {
                 .totals
                 .spans_queue_full
                 .fetch_add(1, Ordering::Relaxed);
-            self.metrics
-                .processed
-                .add(1, &self.metrics.queue_full_attrs);
             return;
         }
         if let Some(limit) = self.value_length_limit {
@@ -218,7 +253,10 @@ impl<P: SpanProcessor> SpanProcessor for CountedSpanProcessor<P> {
                 truncate_value(&mut kv.value, limit);
             }
         }
-        self.metrics.processed.add(1, &self.metrics.processor_attrs);
+        self.metrics
+            .totals
+            .spans_processed
+            .fetch_add(1, Ordering::Relaxed);
         self.inner.on_end(span);
     }
 
@@ -307,19 +345,14 @@ pub(crate) struct CountedLogProcessor<P> {
     inner: P,
     slots: QueueSlots,
     metrics: SelfMetrics,
-    attrs: [KeyValue; 1],
-    queue_full_attrs: [KeyValue; 2],
 }
 
 impl<P> CountedLogProcessor<P> {
     pub(crate) fn new(inner: P, slots: QueueSlots, metrics: SelfMetrics) -> Self {
-        let component = KeyValue::new("otel.component.type", "batching_log_processor");
         Self {
             inner,
             slots,
             metrics,
-            attrs: [component.clone()],
-            queue_full_attrs: [component, KeyValue::new("error.type", "queue_full")],
         }
     }
 }
@@ -331,10 +364,12 @@ impl<P: LogProcessor> LogProcessor for CountedLogProcessor<P> {
                 .totals
                 .logs_queue_full
                 .fetch_add(1, Ordering::Relaxed);
-            self.metrics.processed_logs.add(1, &self.queue_full_attrs);
             return;
         }
-        self.metrics.processed_logs.add(1, &self.attrs);
+        self.metrics
+            .totals
+            .logs_processed
+            .fetch_add(1, Ordering::Relaxed);
         self.inner.emit(record, scope);
     }
 

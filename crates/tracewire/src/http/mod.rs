@@ -120,3 +120,12 @@ pub fn string_value(s: std::borrow::Cow<'static, str>) -> opentelemetry::StringV
         std::borrow::Cow::Owned(s) => opentelemetry::StringValue::from(s),
     }
 }
+
+/// [`server_span_name`] for a route from [`intern_route`] (a `'static`
+/// string): found by address, without hashing the route.
+pub fn server_span_name_static(
+    method: KnownMethod,
+    route: &'static str,
+) -> std::borrow::Cow<'static, str> {
+    crate::intern::intern_static_pair(method.span_prefix(), route)
+}
