@@ -151,7 +151,7 @@ impl InFlight {
             Some(tracer) => {
                 let likely = settings
                     .sampling_hint
-                    .likely_sampled(&parent.span().span_context());
+                    .likely_sampled(parent.span().span_context());
                 let name = match static_route {
                     Some(route) => server_span_name_static(method, route),
                     None => server_span_name(method, route.as_ref().map(StringValue::as_str)),
@@ -388,9 +388,9 @@ fn request_attributes(
     let host = seen
         .forwarded
         .and_then(|f| forwarded_param(f, "host"))
-        .or_else(|| seen.x_forwarded_host)
+        .or(seen.x_forwarded_host)
         .or_else(|| req.uri.authority().map(|a| a.as_str()))
-        .or_else(|| seen.host);
+        .or(seen.host);
     if let Some(host) = host {
         let (host, port) = split_host(host);
         a.push(KeyValue::new(attr::SERVER_ADDRESS, host.to_owned()));
