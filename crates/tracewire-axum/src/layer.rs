@@ -52,9 +52,15 @@ impl Default for ServerTelemetryLayer {
     }
 }
 
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 impl ServerTelemetryLayer {
     /// Spans on the tracer installed by `tracewire::init` (none before it),
-    /// metrics on the global meter provider, the default exclusions.
+    /// metrics on the global meter provider, the default exclusions, and the
+    /// headers named by `OTEL_INSTRUMENTATION_HTTP_SERVER_CAPTURE_REQUEST_HEADERS`
+    /// / `…_RESPONSE_HEADERS` captured.
     pub fn new() -> Self {
         let meter = tracewire::otel::global::meter(SCOPE);
         Self {
@@ -67,8 +73,16 @@ impl ServerTelemetryLayer {
                     .iter()
                     .map(|p| (*p).to_owned())
                     .collect(),
-                request_headers: HeaderCapture::default(),
-                response_headers: HeaderCapture::default(),
+                request_headers: HeaderCapture::from_env(
+                    "http.request.header",
+                    tracewire::http::env::SERVER_REQUEST_HEADERS,
+                    env_var,
+                ),
+                response_headers: HeaderCapture::from_env(
+                    "http.response.header",
+                    tracewire::http::env::SERVER_RESPONSE_HEADERS,
+                    env_var,
+                ),
                 trust_remote_parent: true,
                 server_timing: false,
                 body_sizes: false,

@@ -47,13 +47,23 @@ impl Default for ClientTelemetry {
 
 impl ClientTelemetry {
     /// Spans on the tracer installed by `tracewire::init` (without it, context
-    /// is still propagated), metrics on the global meter provider.
+    /// is still propagated), metrics on the global meter provider, the headers
+    /// named by `OTEL_INSTRUMENTATION_HTTP_CLIENT_CAPTURE_REQUEST_HEADERS` /
+    /// `…_RESPONSE_HEADERS` captured.
     pub fn new() -> Self {
         Self {
             tracer: tracewire::sdk_tracer(SCOPE),
             instruments: ClientInstruments::new(&tracewire::otel::global::meter(SCOPE)),
-            request_headers: HeaderCapture::default(),
-            response_headers: HeaderCapture::default(),
+            request_headers: HeaderCapture::from_env(
+                "http.request.header",
+                tracewire::http::env::CLIENT_REQUEST_HEADERS,
+                |v| std::env::var(v).ok(),
+            ),
+            response_headers: HeaderCapture::from_env(
+                "http.response.header",
+                tracewire::http::env::CLIENT_RESPONSE_HEADERS,
+                |v| std::env::var(v).ok(),
+            ),
         }
     }
 

@@ -55,6 +55,17 @@ impl HeaderCapture {
         Self { names }
     }
 
+    /// The allow-list named by an environment variable (comma-separated, as
+    /// the OpenTelemetry Java agent reads `OTEL_INSTRUMENTATION_HTTP_SERVER_CAPTURE_REQUEST_HEADERS`
+    /// and its three siblings), read through `lookup`.
+    pub fn from_env(prefix: &str, variable: &str, lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let list = lookup(variable).unwrap_or_default();
+        Self::new(
+            prefix,
+            list.split(',').map(str::trim).filter(|n| !n.is_empty()),
+        )
+    }
+
     /// Whether nothing is captured.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
@@ -75,5 +86,43 @@ impl HeaderCapture {
                     .then(|| KeyValue::new(key.clone(), Value::Array(Array::String(values))))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_lists_are_trimmed_and_never_include_credentials() {
+        let capture = HeaderCapture::from_env("http.request.header", "X", |_| {
+            Some(" X-Request-Id , authorization,,Cookie,x-tenant".into())
+        });
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "x-request-id",
+            "r1".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        headers.insert(
+            "authorization",
+            "secret".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        headers.insert(
+            "x-tenant",
+            "acme".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        let keys: Vec<String> = capture
+            .attributes(&headers)
+            .into_iter()
+            .map(|kv| kv.key.to_string())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "http.request.header.x-request-id",
+                "http.request.header.x-tenant"
+            ]
+        );
+        assert!(HeaderCapture::from_env("p", "X", |_| None).is_empty());
     }
 }

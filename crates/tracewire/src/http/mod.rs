@@ -36,6 +36,19 @@ pub mod attr {
     pub const USER_AGENT_ORIGINAL: &str = "user_agent.original";
 }
 
+/// Environment variables for header capture (the OpenTelemetry Java agent's names).
+pub mod env {
+    #![allow(missing_docs)]
+    pub const SERVER_REQUEST_HEADERS: &str =
+        "OTEL_INSTRUMENTATION_HTTP_SERVER_CAPTURE_REQUEST_HEADERS";
+    pub const SERVER_RESPONSE_HEADERS: &str =
+        "OTEL_INSTRUMENTATION_HTTP_SERVER_CAPTURE_RESPONSE_HEADERS";
+    pub const CLIENT_REQUEST_HEADERS: &str =
+        "OTEL_INSTRUMENTATION_HTTP_CLIENT_CAPTURE_REQUEST_HEADERS";
+    pub const CLIENT_RESPONSE_HEADERS: &str =
+        "OTEL_INSTRUMENTATION_HTTP_CLIENT_CAPTURE_RESPONSE_HEADERS";
+}
+
 /// Metric names.
 pub mod metric {
     #![allow(missing_docs)]
