@@ -321,7 +321,8 @@ impl InFlight {
         });
         // Recorded while our context is current, so the exemplar links to our span.
         {
-            let _current = self.attach.then(|| self.cx.clone().attach());
+            // (Only a recorded span can be an exemplar: skip the attach otherwise.)
+            let _current = (self.attach && self.recording).then(|| self.cx.clone().attach());
             self.settings
                 .durations
                 .record(&instruments.duration, key, duration, || {
