@@ -25,6 +25,7 @@
 //! - [`http`]: HTTP semantic conventions shared by the server and client
 //!   crates (method normalization, span names, redaction, header capture,
 //!   instruments).
+//! - [`db`]: database semantic conventions shared by the SQL and Redis crates.
 //! - [`context`]: the current trace id, attaching contexts, spawning tasks in
 //!   the current trace.
 //! - `testing` (feature): in-memory exporters and assertion helpers.
@@ -35,6 +36,7 @@
 
 pub mod config;
 pub mod context;
+pub mod db;
 mod env;
 mod error;
 mod export;

@@ -1,0 +1,123 @@
+//! `db.query.text` for Redis: the command in CLI syntax with key and field
+//! names kept and every value replaced by `?`; arguments of authentication
+//! commands are never recorded (semconv §4).
+
+/// How a command's arguments are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Every argument is a key (`DEL k1 k2`, `MGET`, `EXISTS`, `WATCH`).
+    AllKeys,
+    /// A key, then field/value pairs (`HSET k f v f v`).
+    KeyThenPairs,
+    /// Key/value pairs (`MSET k v k v`).
+    Pairs,
+    /// Credentials: nothing after the command is recorded.
+    Secret,
+    /// Arguments are not data (`SELECT 2`, `PING`, `INFO`, `CLIENT SETNAME`…)
+    /// but may still be: keep only the first (a subcommand or index).
+    FirstOnly,
+    /// The usual shape: a key, then values.
+    KeyThenValues,
+}
+
+fn shape(command: &str) -> Shape {
+    match command {
+        "DEL" | "UNLINK" | "EXISTS" | "MGET" | "TOUCH" | "WATCH" | "SINTER" | "SUNION"
+        | "SDIFF" | "PFCOUNT" => Shape::AllKeys,
+        "HSET" | "HMSET" | "HSETNX" => Shape::KeyThenPairs,
+        "MSET" | "MSETNX" => Shape::Pairs,
+        "AUTH" | "HELLO" | "MIGRATE" => Shape::Secret,
+        "SELECT" | "PING" | "INFO" | "CLIENT" | "CONFIG" | "COMMAND" | "CLUSTER" | "SCRIPT"
+        | "FUNCTION" => Shape::FirstOnly,
+        _ => Shape::KeyThenValues,
+    }
+}
+
+/// The upper-cased command name (`db.operation.name` keeps it as sent).
+pub(crate) fn normalized(command: &[u8]) -> String {
+    String::from_utf8_lossy(command).to_ascii_uppercase()
+}
+
+/// Sanitized text of one command: `args[0]` is the command name.
+pub(crate) fn query_text(args: &[&[u8]]) -> String {
+    let Some((name, rest)) = args.split_first() else {
+        return String::new();
+    };
+    let upper = normalized(name);
+    let mut text = String::from_utf8_lossy(name).into_owned();
+    let shape = shape(&upper);
+    for (i, arg) in rest.iter().enumerate() {
+        let keep = match shape {
+            Shape::AllKeys => true,
+            Shape::KeyThenPairs => i == 0 || i % 2 == 1,
+            Shape::Pairs => i % 2 == 0,
+            Shape::Secret => false,
+            Shape::FirstOnly | Shape::KeyThenValues => i == 0,
+        };
+        text.push(' ');
+        if keep {
+            text.push_str(&String::from_utf8_lossy(arg));
+        } else {
+            text.push('?');
+        }
+    }
+    text
+}
+
+/// Commands that wait server-side for data (their duration measures the
+/// wait, not the database): kept out of `db.client.operation.duration`.
+pub(crate) fn is_blocking(command: &str, args: &[&[u8]]) -> bool {
+    match command {
+        "BLPOP" | "BRPOP" | "BLMOVE" | "BRPOPLPUSH" | "BZPOPMIN" | "BZPOPMAX" | "BLMPOP"
+        | "BZMPOP" | "WAIT" | "WAITAOF" => true,
+        "XREAD" | "XREADGROUP" => args.iter().any(|a| a.eq_ignore_ascii_case(b"BLOCK")),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(args: &[&str]) -> String {
+        let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        query_text(&bytes)
+    }
+
+    #[test]
+    fn keys_stay_values_go() {
+        assert_eq!(
+            text(&["SET", "user:1", "{\"name\":\"ada\"}", "EX", "60"]),
+            "SET user:1 ? ? ?"
+        );
+        assert_eq!(text(&["GET", "user:1"]), "GET user:1");
+        assert_eq!(
+            text(&["HSET", "h", "f1", "v1", "f2", "v2"]),
+            "HSET h f1 ? f2 ?"
+        );
+        assert_eq!(text(&["MSET", "a", "1", "b", "2"]), "MSET a ? b ?");
+        assert_eq!(text(&["DEL", "a", "b"]), "DEL a b");
+        assert_eq!(text(&["SELECT", "2"]), "SELECT 2");
+    }
+
+    #[test]
+    fn credentials_are_never_recorded() {
+        assert_eq!(text(&["AUTH", "default", "hunter2"]), "AUTH ? ?");
+        assert_eq!(text(&["HELLO", "3", "AUTH", "u", "p"]), "HELLO ? ? ? ?");
+        assert_eq!(text(&["auth", "hunter2"]), "auth ?");
+    }
+
+    #[test]
+    fn blocking_commands_are_recognized() {
+        assert!(is_blocking("BLPOP", &[]));
+        assert!(is_blocking(
+            "XREADGROUP",
+            &[b"GROUP", b"g", b"c", b"block", b"0"]
+        ));
+        assert!(!is_blocking(
+            "XREAD",
+            &[b"COUNT", b"1", b"STREAMS", b"s", b"0"]
+        ));
+        assert!(!is_blocking("GET", &[]));
+    }
+}
