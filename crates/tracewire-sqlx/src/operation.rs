@@ -1,0 +1,241 @@
+//! One database operation's span and metrics, from start to finish.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::time::Instant;
+
+use sqlx::Execute;
+use tracewire::db::attr;
+use tracewire::metrics::Histogram;
+use tracewire::otel::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use tracewire::otel::{Context, KeyValue};
+use tracewire::otel_sdk::trace::SdkTracer;
+
+use crate::sanitize::{sanitize, summary};
+use crate::target::{DatabaseTarget, Target};
+
+/// Configuration and instruments shared by every operation of one pool.
+pub(crate) struct Shared {
+    pub(crate) tracer: Option<SdkTracer>,
+    pub(crate) duration: Histogram,
+    pub(crate) target: Target,
+    pub(crate) record_query_text: bool,
+    pub(crate) pool_metrics: PoolMetrics,
+}
+
+/// Counters behind the pool metrics (the gauges read them at collection).
+#[derive(Debug, Default)]
+pub(crate) struct PoolCounters {
+    pub(crate) pending: AtomicI64,
+    pub(crate) timeouts: AtomicU64,
+}
+
+pub(crate) struct PoolMetrics {
+    pub(crate) counters: Arc<PoolCounters>,
+    pub(crate) wait_time: Histogram,
+    pub(crate) use_time: Histogram,
+    pub(crate) attributes: [KeyValue; 1],
+}
+
+/// A query as sqlx will run it, with what telemetry needs taken out first.
+pub(crate) struct TracedQuery<DB: sqlx::Database> {
+    sql: sqlx::SqlStr,
+    statement: Option<DB::Statement>,
+    arguments: Option<Result<Option<DB::Arguments>, sqlx::error::BoxDynError>>,
+    persistent: bool,
+}
+
+impl<DB: sqlx::Database> TracedQuery<DB> {
+    /// Takes `query` apart; returns it with whether it carries bound values.
+    pub(crate) fn capture<'q, E: Execute<'q, DB>>(mut query: E) -> (Self, bool) {
+        let arguments = query.take_arguments();
+        let parameterized = matches!(&arguments, Ok(Some(args)) if sqlx::Arguments::len(args) > 0);
+        let statement = query.statement().cloned();
+        let persistent = query.persistent();
+        let sql = query.sql();
+        (
+            Self {
+                sql,
+                statement,
+                arguments: Some(arguments),
+                persistent,
+            },
+            parameterized,
+        )
+    }
+
+    pub(crate) fn text(&self) -> &str {
+        self.sql.as_str()
+    }
+}
+
+impl<'q, DB: sqlx::Database> Execute<'q, DB> for TracedQuery<DB> {
+    fn sql(self) -> sqlx::SqlStr {
+        self.sql
+    }
+
+    fn statement(&self) -> Option<&DB::Statement> {
+        self.statement.as_ref()
+    }
+
+    fn take_arguments(&mut self) -> Result<Option<DB::Arguments>, sqlx::error::BoxDynError> {
+        self.arguments.take().unwrap_or(Ok(None))
+    }
+
+    fn persistent(&self) -> bool {
+        self.persistent
+    }
+}
+
+/// A started operation. Finishing is idempotent; dropping an unfinished one
+/// (a stream dropped early) finishes it with the rows seen so far.
+pub(crate) struct Operation {
+    shared: Arc<Shared>,
+    cx: Context,
+    recording: bool,
+    start: Instant,
+    metric_attributes: Vec<KeyValue>,
+    pub(crate) rows: u64,
+    finished: bool,
+}
+
+impl Operation {
+    /// Starts an operation on `sql`; `parameterized` text is recorded as
+    /// written, anything else only sanitized.
+    pub(crate) fn start(shared: &Arc<Shared>, sql: &str, parameterized: bool) -> Self {
+        let summary = summary(sql);
+        let target = &shared.target;
+        let mut metric_attributes = vec![KeyValue::new(attr::DB_SYSTEM_NAME, target.system)];
+        if let Some(ns) = &target.namespace {
+            metric_attributes.push(KeyValue::new(attr::DB_NAMESPACE, ns.clone()));
+        }
+        if let Some(address) = &target.address {
+            metric_attributes.push(KeyValue::new(attr::SERVER_ADDRESS, address.clone()));
+        }
+        if let Some(port) = target.port {
+            metric_attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+        }
+        if !summary.is_empty() {
+            metric_attributes.push(KeyValue::new(attr::DB_QUERY_SUMMARY, summary.clone()));
+        }
+        let parent = Context::current();
+        let (cx, recording) = match &shared.tracer {
+            Some(tracer) => {
+                let mut attributes = metric_attributes.clone();
+                if shared.record_query_text {
+                    let text = if parameterized {
+                        sql.to_owned()
+                    } else {
+                        sanitize(sql)
+                    };
+                    attributes.push(KeyValue::new(attr::DB_QUERY_TEXT, text));
+                }
+                let name = if summary.is_empty() {
+                    target.system.to_owned()
+                } else {
+                    summary
+                };
+                let span = tracer
+                    .span_builder(name)
+                    .with_kind(SpanKind::Client)
+                    .with_attributes(attributes)
+                    .start_with_context(tracer, &parent);
+                let recording = span.is_recording();
+                (parent.with_span(span), recording)
+            }
+            None => (parent, false),
+        };
+        Self {
+            shared: Arc::clone(shared),
+            cx,
+            recording,
+            start: Instant::now(),
+            metric_attributes,
+            rows: 0,
+            finished: false,
+        }
+    }
+
+    /// Ends the span and records the duration; `error` is the failure, if any.
+    pub(crate) fn finish<DB: DatabaseTarget>(&mut self, error: Option<&sqlx::Error>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let (status_code, error_type) = match error {
+            None => (None, None),
+            Some(sqlx::Error::Database(e)) => {
+                let code = DB::status_code(e.as_ref());
+                (
+                    code.clone(),
+                    Some(code.unwrap_or_else(|| "_OTHER".to_owned())),
+                )
+            }
+            Some(e) => (None, Some(error_class(e).to_owned())),
+        };
+        let mut attributes = std::mem::take(&mut self.metric_attributes);
+        if let Some(code) = &status_code {
+            attributes.push(KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code.clone()));
+        }
+        if let Some(kind) = &error_type {
+            attributes.push(KeyValue::new(attr::ERROR_TYPE, kind.clone()));
+        }
+        {
+            let _current = self.cx.clone().attach();
+            self.shared
+                .duration
+                .record(self.start.elapsed().as_secs_f64(), &attributes);
+        }
+        let span = self.cx.span();
+        if self.recording {
+            span.set_attribute(KeyValue::new(
+                attr::DB_RESPONSE_RETURNED_ROWS,
+                self.rows as i64,
+            ));
+            if let Some(code) = status_code {
+                span.set_attribute(KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code));
+            }
+            if let Some(kind) = error_type {
+                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
+                span.set_status(Status::error(""));
+            }
+        }
+        span.end();
+    }
+}
+
+impl Drop for Operation {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Dropped early (a stream not read to the end): not an error.
+            self.finished = true;
+            let attributes = std::mem::take(&mut self.metric_attributes);
+            self.shared
+                .duration
+                .record(self.start.elapsed().as_secs_f64(), &attributes);
+            let span = self.cx.span();
+            if self.recording {
+                span.set_attribute(KeyValue::new(
+                    attr::DB_RESPONSE_RETURNED_ROWS,
+                    self.rows as i64,
+                ));
+            }
+            span.end();
+        }
+    }
+}
+
+/// `error.type` for failures that are not the database's.
+fn error_class(error: &sqlx::Error) -> &'static str {
+    match error {
+        sqlx::Error::PoolTimedOut => "pool_timeout",
+        sqlx::Error::PoolClosed => "pool_closed",
+        sqlx::Error::Io(_) => "io",
+        sqlx::Error::Tls(_) => "tls",
+        sqlx::Error::Protocol(_) => "protocol",
+        sqlx::Error::Encode(_) => "encode",
+        sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => "decode",
+        sqlx::Error::RowNotFound => "row_not_found",
+        _ => "_OTHER",
+    }
+}
