@@ -17,7 +17,10 @@ fn fresh_redis() -> Option<String> {
             Some(url)
         }
         Err(e) => {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "Redis is required in CI: {e}");
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "Redis is required in CI: {e}"
+            );
             eprintln!("\n*** SKIPPED users_example_traces_sql_and_cache: no Redis at {url} ***\n");
             None
         }
@@ -26,7 +29,9 @@ fn fresh_redis() -> Option<String> {
 
 #[test]
 fn users_example_traces_sql_and_cache() {
-    let Some(redis_url) = fresh_redis() else { return };
+    let Some(redis_url) = fresh_redis() else {
+        return;
+    };
     let (collector, received) = http_receiver(200);
     let db = std::env::temp_dir().join(format!("tracewire-users-{}.db", std::process::id()));
     let _ = std::fs::remove_file(&db);
@@ -34,14 +39,27 @@ fn users_example_traces_sql_and_cache() {
     let endpoint = format!("http://{collector}");
     let app = Example::start(
         "users",
-        &[("DATABASE_URL", &database_url), ("REDIS_URL", &redis_url), ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)],
+        &[
+            ("DATABASE_URL", &database_url),
+            ("REDIS_URL", &redis_url),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ],
     );
 
     let created = http_post_json(app.addr, "/users", &[], r#"{"name": "ada lovelace"}"#);
     assert_eq!(created.status, 201, "{}", created.body);
-    let id = serde_json::from_str::<serde_json::Value>(&created.body).unwrap()["id"].as_i64().unwrap();
+    let id = serde_json::from_str::<serde_json::Value>(&created.body).unwrap()["id"]
+        .as_i64()
+        .unwrap();
     let miss_trace = "0af7651916cd43dd8448eb211c80319c";
-    let first = http_get(app.addr, &format!("/users/{id}"), &[("traceparent", &format!("00-{miss_trace}-b7ad6b7169203331-01"))]);
+    let first = http_get(
+        app.addr,
+        &format!("/users/{id}"),
+        &[(
+            "traceparent",
+            &format!("00-{miss_trace}-b7ad6b7169203331-01"),
+        )],
+    );
     assert_eq!(first.status, 200, "{}", first.body);
     assert!(first.body.contains("ada lovelace"));
     let second = http_get(app.addr, &format!("/users/{id}"), &[]);
@@ -51,20 +69,53 @@ fn users_example_traces_sql_and_cache() {
     let _ = std::fs::remove_file(&db);
 
     let traces = received.traces.lock().unwrap();
-    let spans: Vec<_> = traces.iter().flat_map(|r| &r.resource_spans).flat_map(|rs| &rs.scope_spans).flat_map(|ss| &ss.spans).collect();
+    let spans: Vec<_> = traces
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .collect();
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let in_trace: Vec<&str> = spans.iter().filter(|s| hex(&s.trace_id) == miss_trace).map(|s| s.name.as_str()).collect();
+    let in_trace: Vec<&str> = spans
+        .iter()
+        .filter(|s| hex(&s.trace_id) == miss_trace)
+        .map(|s| s.name.as_str())
+        .collect();
     for expected in ["GET /users/{id}", "GET", "SELECT users", "SETEX"] {
-        assert!(in_trace.contains(&expected), "{expected} missing from the miss trace: {in_trace:?}");
+        assert!(
+            in_trace.contains(&expected),
+            "{expected} missing from the miss trace: {in_trace:?}"
+        );
     }
-    let server = spans.iter().find(|s| hex(&s.trace_id) == miss_trace && s.name == "GET /users/{id}").unwrap();
-    let select = spans.iter().find(|s| hex(&s.trace_id) == miss_trace && s.name == "SELECT users").unwrap();
-    assert_eq!(select.parent_span_id, server.span_id, "SQL under the request span");
-    assert_eq!(attr(&select.attributes, "db.query.text").as_deref(), Some("SELECT name FROM users WHERE id = ?"));
-    let setex = spans.iter().find(|s| hex(&s.trace_id) == miss_trace && s.name == "SETEX").unwrap();
+    let server = spans
+        .iter()
+        .find(|s| hex(&s.trace_id) == miss_trace && s.name == "GET /users/{id}")
+        .unwrap();
+    let select = spans
+        .iter()
+        .find(|s| hex(&s.trace_id) == miss_trace && s.name == "SELECT users")
+        .unwrap();
+    assert_eq!(
+        select.parent_span_id, server.span_id,
+        "SQL under the request span"
+    );
+    assert_eq!(
+        attr(&select.attributes, "db.query.text").as_deref(),
+        Some("SELECT name FROM users WHERE id = ?")
+    );
+    let setex = spans
+        .iter()
+        .find(|s| hex(&s.trace_id) == miss_trace && s.name == "SETEX")
+        .unwrap();
     let text = attr(&setex.attributes, "db.query.text").unwrap();
-    assert!(text.starts_with(&format!("SETEX user:{id} ")) && !text.contains("ada"), "{text}");
+    assert!(
+        text.starts_with(&format!("SETEX user:{id} ")) && !text.contains("ada"),
+        "{text}"
+    );
     let everything = format!("{spans:?}");
-    assert!(!everything.contains("lovelace"), "the user's name never reaches the telemetry");
+    assert!(
+        !everything.contains("lovelace"),
+        "the user's name never reaches the telemetry"
+    );
     assert!(spans.iter().any(|s| s.name == "INSERT users"));
 }

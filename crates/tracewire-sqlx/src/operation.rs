@@ -1,14 +1,15 @@
 //! One database operation's span and metrics, from start to finish.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Instant;
 
 use sqlx::Execute;
 use tracewire::db::attr;
 use tracewire::metrics::Histogram;
 use tracewire::otel::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
-use tracewire::otel::{Context, KeyValue};
+use tracewire::otel::{Context, KeyValue, StringValue};
 use tracewire::otel_sdk::trace::SdkTracer;
 
 use crate::sanitize::{sanitize, summary};
@@ -87,6 +88,47 @@ impl<'q, DB: sqlx::Database> Execute<'q, DB> for TracedQuery<DB> {
     }
 }
 
+/// What telemetry records of one SQL text, worked out once: applications
+/// run the same statements again and again.
+struct Described {
+    summary: StringValue,
+    text: StringValue,
+}
+
+/// Statements seen, by the address and length of their text (the text is
+/// compared too, so a reused address cannot return another statement's).
+/// `(address, length, parameterized)` → (the text, what was worked out).
+type DescribedCache = HashMap<(usize, usize, bool), (Box<str>, Arc<Described>)>;
+
+static DESCRIBED: LazyLock<RwLock<DescribedCache>> = LazyLock::new(Default::default);
+const MAX_DESCRIBED: usize = 4096;
+
+fn describe(sql: &str, parameterized: bool) -> Arc<Described> {
+    let key = (sql.as_ptr() as usize, sql.len(), parameterized);
+    if let Some(found) = DESCRIBED.read().ok().and_then(|m| {
+        m.get(&key)
+            .filter(|(text, _)| &**text == sql)
+            .map(|(_, d)| Arc::clone(d))
+    }) {
+        return found;
+    }
+    let described = Arc::new(Described {
+        summary: StringValue::from(summary(sql)),
+        text: StringValue::from(if parameterized {
+            sql.to_owned()
+        } else {
+            sanitize(sql)
+        }),
+    });
+    if let Ok(mut cache) = DESCRIBED.write() {
+        if cache.len() >= MAX_DESCRIBED {
+            cache.clear();
+        }
+        cache.insert(key, (sql.into(), Arc::clone(&described)));
+    }
+    described
+}
+
 /// A started operation. Finishing is idempotent; dropping an unfinished one
 /// (a stream dropped early) finishes it with the rows seen so far.
 pub(crate) struct Operation {
@@ -103,7 +145,8 @@ impl Operation {
     /// Starts an operation on `sql`; `parameterized` text is recorded as
     /// written, anything else only sanitized.
     pub(crate) fn start(shared: &Arc<Shared>, sql: &str, parameterized: bool) -> Self {
-        let summary = summary(sql);
+        let described = describe(sql, parameterized);
+        let summary = described.summary.clone();
         let target = &shared.target;
         let mut metric_attributes = vec![KeyValue::new(attr::DB_SYSTEM_NAME, target.system)];
         if let Some(ns) = &target.namespace {
@@ -115,7 +158,7 @@ impl Operation {
         if let Some(port) = target.port {
             metric_attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
         }
-        if !summary.is_empty() {
+        if !summary.as_str().is_empty() {
             metric_attributes.push(KeyValue::new(attr::DB_QUERY_SUMMARY, summary.clone()));
         }
         let parent = Context::current();
@@ -123,17 +166,13 @@ impl Operation {
             Some(tracer) => {
                 let mut attributes = metric_attributes.clone();
                 if shared.record_query_text {
-                    let text = if parameterized {
-                        sql.to_owned()
-                    } else {
-                        sanitize(sql)
-                    };
+                    let text = described.text.clone();
                     attributes.push(KeyValue::new(attr::DB_QUERY_TEXT, text));
                 }
-                let name = if summary.is_empty() {
+                let name = if summary.as_str().is_empty() {
                     target.system.to_owned()
                 } else {
-                    summary
+                    summary.as_str().to_owned()
                 };
                 let span = tracer
                     .span_builder(name)

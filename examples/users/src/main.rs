@@ -41,11 +41,17 @@ enum Store {
 impl Store {
     async fn open(url: &str) -> Result<Self, sqlx::Error> {
         let store = if url.starts_with("postgres") {
-            Self::Postgres(tracewire_sqlx::instrument(sqlx::PgPool::connect(url).await?))
+            Self::Postgres(tracewire_sqlx::instrument(
+                sqlx::PgPool::connect(url).await?,
+            ))
         } else if url.starts_with("mysql") || url.starts_with("mariadb") {
-            Self::MySql(tracewire_sqlx::instrument(sqlx::MySqlPool::connect(url).await?))
+            Self::MySql(tracewire_sqlx::instrument(
+                sqlx::MySqlPool::connect(url).await?,
+            ))
         } else {
-            Self::Sqlite(tracewire_sqlx::instrument(sqlx::SqlitePool::connect(url).await?))
+            Self::Sqlite(tracewire_sqlx::instrument(
+                sqlx::SqlitePool::connect(url).await?,
+            ))
         };
         store.create_table().await?;
         Ok(store)
@@ -68,20 +74,48 @@ impl Store {
 
     async fn insert(&self, name: &str) -> Result<i64, sqlx::Error> {
         Ok(match self {
-            Self::Postgres(pool) => sqlx::query_scalar("INSERT INTO users (name) VALUES ($1) RETURNING id").bind(name).fetch_one(pool).await?,
+            Self::Postgres(pool) => {
+                sqlx::query_scalar("INSERT INTO users (name) VALUES ($1) RETURNING id")
+                    .bind(name)
+                    .fetch_one(pool)
+                    .await?
+            }
             Self::MySql(pool) => {
-                let done = sqlx::query("INSERT INTO users (name) VALUES (?)").bind(name).execute(pool).await?;
+                let done = sqlx::query("INSERT INTO users (name) VALUES (?)")
+                    .bind(name)
+                    .execute(pool)
+                    .await?;
                 i64::try_from(done.last_insert_id()).unwrap_or(i64::MAX)
             }
-            Self::Sqlite(pool) => sqlx::query_scalar("INSERT INTO users (name) VALUES (?) RETURNING id").bind(name).fetch_one(pool).await?,
+            Self::Sqlite(pool) => {
+                sqlx::query_scalar("INSERT INTO users (name) VALUES (?) RETURNING id")
+                    .bind(name)
+                    .fetch_one(pool)
+                    .await?
+            }
         })
     }
 
     async fn name(&self, id: i64) -> Result<Option<String>, sqlx::Error> {
         match self {
-            Self::Postgres(pool) => sqlx::query_scalar("SELECT name FROM users WHERE id = $1").bind(id).fetch_optional(pool).await,
-            Self::MySql(pool) => sqlx::query_scalar("SELECT name FROM users WHERE id = ?").bind(id).fetch_optional(pool).await,
-            Self::Sqlite(pool) => sqlx::query_scalar("SELECT name FROM users WHERE id = ?").bind(id).fetch_optional(pool).await,
+            Self::Postgres(pool) => {
+                sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await
+            }
+            Self::MySql(pool) => {
+                sqlx::query_scalar("SELECT name FROM users WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await
+            }
+            Self::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT name FROM users WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await
+            }
         }
     }
 }
@@ -100,7 +134,11 @@ struct NewUser {
 
 fn server_error(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "request failed");
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": "internal error" }))).into_response()
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({ "error": "internal error" })),
+    )
+        .into_response()
 }
 
 async fn create_user(State(app): State<Arc<App>>, Json(user): Json<NewUser>) -> Response {
@@ -125,13 +163,20 @@ async fn get_user(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Response 
     match app.store.name(id).await {
         Ok(Some(name)) => {
             if let Some(mut cache) = app.cache.clone() {
-                if let Err(e) = cache.set_ex::<_, _, ()>(&key, &name, CACHE_TTL_SECONDS).await {
+                if let Err(e) = cache
+                    .set_ex::<_, _, ()>(&key, &name, CACHE_TTL_SECONDS)
+                    .await
+                {
                     tracing::warn!(error = %e, "cache write failed");
                 }
             }
             Json(json!({ "id": id, "name": name })).into_response()
         }
-        Ok(None) => (StatusCode::NOT_FOUND, Json(json!({ "error": "no such user" }))).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no such user" })),
+        )
+            .into_response(),
         Err(e) => server_error(e),
     }
 }
@@ -158,7 +203,8 @@ async fn open_cache(url: &str) -> Option<TracedConnection<redis::aio::Multiplexe
 async fn main() {
     let telemetry = tracewire::builder().default_service_name("users").init();
 
-    let database_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://users.db?mode=rwc".to_owned());
+    let database_url =
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://users.db?mode=rwc".to_owned());
     let store = match Store::open(&database_url).await {
         Ok(store) => store,
         Err(e) => {
@@ -166,7 +212,8 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let redis_url =
+        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let cache = open_cache(&redis_url).await;
     let app = Router::new()
         .route("/users", post(create_user))
@@ -182,8 +229,14 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    println!("listening on http://{}", listener.local_addr().unwrap_or(addr));
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await {
+    println!(
+        "listening on http://{}",
+        listener.local_addr().unwrap_or(addr)
+    );
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    {
         tracing::error!("server error: {e}");
     }
     telemetry.shutdown();
@@ -191,7 +244,10 @@ async fn main() {
 
 /// First CLI argument, else `LISTEN_ADDR`, else `127.0.0.1:3000`.
 fn listen_addr() -> SocketAddr {
-    let raw = std::env::args().nth(1).or_else(|| std::env::var("LISTEN_ADDR").ok()).unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+    let raw = std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("LISTEN_ADDR").ok())
+        .unwrap_or_else(|| "127.0.0.1:3000".to_owned());
     raw.parse().unwrap_or_else(|e| {
         eprintln!("invalid listen address {raw:?}: {e}");
         std::process::exit(2);
