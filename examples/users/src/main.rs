@@ -162,13 +162,12 @@ async fn get_user(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Response 
     }
     match app.store.name(id).await {
         Ok(Some(name)) => {
-            if let Some(mut cache) = app.cache.clone() {
-                if let Err(e) = cache
+            if let Some(mut cache) = app.cache.clone()
+                && let Err(e) = cache
                     .set_ex::<_, _, ()>(&key, &name, CACHE_TTL_SECONDS)
                     .await
-                {
-                    tracing::warn!(error = %e, "cache write failed");
-                }
+            {
+                tracing::warn!(error = %e, "cache write failed");
             }
             Json(json!({ "id": id, "name": name })).into_response()
         }
