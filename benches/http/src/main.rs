@@ -14,8 +14,7 @@ use axum::Router;
 use axum::extract::Path;
 use axum::routing::get;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 use tower::{Service, ServiceExt};
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -57,21 +56,10 @@ fn route() -> Router {
     Router::new().route("/users/{id}", get(user)).with_state(())
 }
 
-/// Accepts spans and throws them away: export cost without I/O.
-#[derive(Debug)]
-struct Discard;
-
-impl SpanExporter for Discard {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        std::hint::black_box(batch);
-        Ok(())
-    }
-}
-
 fn provider(sampler: Sampler) -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_sampler(sampler)
-        .with_span_processor(BatchSpanProcessor::builder(Discard).build())
+        .with_span_processor(BatchSpanProcessor::builder(tracewire::testing::DiscardingSpanExporter).build())
         .build()
 }
 
@@ -112,7 +100,7 @@ fn stack(name: &str) -> (Router, Keep) {
                 tracewire::SamplerConfig::ParentBasedTraceIdRatio(0.01)
             };
             config.log_format = tracewire::LogFormat::Off;
-            let telemetry = tracewire::TelemetryBuilder::from_config(config).with_span_exporter(Discard).init();
+            let telemetry = tracewire::TelemetryBuilder::from_config(config).with_span_exporter(tracewire::testing::DiscardingSpanExporter).init();
             (route().layer(tracewire_axum::ServerTelemetryLayer::new()), Keep::Telemetry(telemetry))
         }
         "tracewire-metrics" => {

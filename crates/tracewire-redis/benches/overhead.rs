@@ -8,19 +8,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use redis::AsyncCommands as _;
 use tracewire::otel::trace::TracerProvider as _;
 
-#[derive(Debug)]
-struct Discard;
-
-impl tracewire::otel_sdk::trace::SpanExporter for Discard {
-    async fn export(
-        &self,
-        batch: Vec<tracewire::otel_sdk::trace::SpanData>,
-    ) -> tracewire::otel_sdk::error::OTelSdkResult {
-        std::hint::black_box(batch);
-        Ok(())
-    }
-}
-
 fn overhead(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -34,7 +21,10 @@ fn overhead(c: &mut Criterion) {
     };
     let tracer_provider = tracewire::otel_sdk::trace::SdkTracerProvider::builder()
         .with_span_processor(
-            tracewire::otel_sdk::trace::BatchSpanProcessor::builder(Discard).build(),
+            tracewire::otel_sdk::trace::BatchSpanProcessor::builder(
+                tracewire::testing::DiscardingSpanExporter,
+            )
+            .build(),
         )
         .build();
     let meters = tracewire::otel_sdk::metrics::SdkMeterProvider::builder()

@@ -278,3 +278,42 @@ fn error_class(error: &sqlx::Error) -> &'static str {
         _ => "_OTHER",
     }
 }
+
+/// Passes a result stream through, counting rows, and ends `op` when the
+/// stream ends or fails (dropped early, `op`'s own `Drop` ends it).
+pub(crate) fn observe_results<'e, DB, S>(
+    mut op: Operation,
+    mut results: S,
+) -> impl futures_core::Stream<Item = Result<sqlx::Either<DB::QueryResult, DB::Row>, sqlx::Error>>
++ Send
++ 'e
+where
+    DB: DatabaseTarget,
+    S: futures_core::Stream<Item = Result<sqlx::Either<DB::QueryResult, DB::Row>, sqlx::Error>>
+        + Send
+        + Unpin
+        + 'e,
+{
+    use futures_util::StreamExt as _;
+    async_stream::stream! {
+        loop {
+            match results.next().await {
+                Some(Ok(item)) => {
+                    if item.is_right() {
+                        op.rows += 1;
+                    }
+                    yield Ok(item);
+                }
+                Some(Err(e)) => {
+                    op.finish::<DB>(Some(&e));
+                    yield Err(e);
+                    return;
+                }
+                None => {
+                    op.finish::<DB>(None);
+                    return;
+                }
+            }
+        }
+    }
+}

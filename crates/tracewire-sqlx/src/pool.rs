@@ -10,7 +10,9 @@ use futures_util::StreamExt as _;
 use sqlx::{Database, Either, Execute, Executor, Pool};
 use tracewire::otel::KeyValue;
 
-use crate::operation::{Operation, PoolCounters, PoolMetrics, Shared, TracedQuery};
+use crate::operation::{
+    Operation, PoolCounters, PoolMetrics, Shared, TracedQuery, observe_results,
+};
 use crate::target::DatabaseTarget;
 use crate::transaction::TracedTransaction;
 
@@ -319,25 +321,10 @@ where
                     return;
                 }
             };
-            let mut results = (&mut *held.conn).fetch_many(query);
-            loop {
-                match results.next().await {
-                    Some(Ok(item)) => {
-                        if item.is_right() {
-                            op.rows += 1;
-                        }
-                        yield Ok(item);
-                    }
-                    Some(Err(e)) => {
-                        op.finish::<DB>(Some(&e));
-                        yield Err(e);
-                        return;
-                    }
-                    None => {
-                        op.finish::<DB>(None);
-                        return;
-                    }
-                }
+            let results = (&mut *held.conn).fetch_many(query);
+            let mut observed = std::pin::pin!(observe_results::<DB, _>(op, results));
+            while let Some(item) = observed.next().await {
+                yield item;
             }
         })
     }

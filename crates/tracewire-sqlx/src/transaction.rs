@@ -4,10 +4,9 @@ use std::sync::Arc;
 
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
-use futures_util::StreamExt as _;
 use sqlx::{Database, Either, Execute, Executor, Transaction};
 
-use crate::operation::{Operation, Shared, TracedQuery};
+use crate::operation::{Operation, Shared, TracedQuery, observe_results};
 use crate::target::DatabaseTarget;
 
 /// A transaction from [`TracedPool::begin`](crate::TracedPool::begin);
@@ -63,30 +62,9 @@ where
         E: 'q + Execute<'q, DB>,
     {
         let (query, parameterized) = TracedQuery::capture(query);
-        let mut op = Operation::start(&self.shared, query.text(), parameterized);
+        let op = Operation::start(&self.shared, query.text(), parameterized);
         let conn: &'t mut DB::Connection = &mut self.tx;
-        Box::pin(async_stream::stream! {
-            let mut results = conn.fetch_many(query);
-            loop {
-                match results.next().await {
-                    Some(Ok(item)) => {
-                        if item.is_right() {
-                            op.rows += 1;
-                        }
-                        yield Ok(item);
-                    }
-                    Some(Err(e)) => {
-                        op.finish::<DB>(Some(&e));
-                        yield Err(e);
-                        return;
-                    }
-                    None => {
-                        op.finish::<DB>(None);
-                        return;
-                    }
-                }
-            }
-        })
+        Box::pin(observe_results::<DB, _>(op, conn.fetch_many(query)))
     }
 
     fn fetch_optional<'e, 'q: 'e, E>(

@@ -181,3 +181,15 @@ pub fn assert_child_of(child: &SpanData, parent: &SpanData) {
         parent.name
     );
 }
+
+/// A span exporter that accepts every batch and keeps nothing: the export
+/// path's cost without I/O, for benchmarks.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DiscardingSpanExporter;
+
+impl opentelemetry_sdk::trace::SpanExporter for DiscardingSpanExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
+        std::hint::black_box(batch);
+        Ok(())
+    }
+}

@@ -10,7 +10,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -48,23 +47,11 @@ async fn main() {
         .with_state(http)
         .instrument_all();
 
-    let addr = listen_addr();
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("cannot listen on {addr}: {e}");
-            std::process::exit(1);
-        }
-    };
-    println!(
-        "listening on http://{}",
-        listener.local_addr().unwrap_or(addr)
-    );
-    use std::io::Write as _;
-    let _ = std::io::stdout().flush();
+    let addr = example_support::listen_addr("127.0.0.1:5000");
+    let listener = example_support::bind(addr).await;
 
     if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(example_support::shutdown_signal())
         .await
     {
         eprintln!("server error: {e}");
@@ -158,35 +145,5 @@ async fn forward(
             Json(json!({ "to": to, "error": e.to_string() })),
         )
             .into_response(),
-    }
-}
-
-/// First CLI argument, else `LISTEN_ADDR`, else `127.0.0.1:5000`.
-fn listen_addr() -> SocketAddr {
-    let raw = std::env::args()
-        .nth(1)
-        .or_else(|| std::env::var("LISTEN_ADDR").ok())
-        .unwrap_or_else(|| "127.0.0.1:5000".to_owned());
-    raw.parse().unwrap_or_else(|e| {
-        eprintln!("invalid listen address {raw:?}: {e}");
-        std::process::exit(2);
-    })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }

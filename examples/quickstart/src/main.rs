@@ -12,8 +12,6 @@
 //! port. The process prints `listening on http://IP:PORT` once bound and shuts
 //! down gracefully on SIGTERM or Ctrl-C, flushing telemetry.
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::extract::Path;
 use axum::routing::get;
@@ -50,19 +48,11 @@ async fn main() {
         // the caller's trace), and GET /metrics.
         .instrument_all();
 
-    let addr = listen_addr();
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            tracing::error!("cannot listen on {addr}: {e}");
-            std::process::exit(1);
-        }
-    };
-    let local = listener.local_addr().unwrap_or(addr);
-    println!("listening on http://{local}");
+    let addr = example_support::listen_addr("127.0.0.1:3000");
+    let listener = example_support::bind(addr).await;
 
     if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(example_support::shutdown_signal())
         .await
     {
         tracing::error!("server error: {e}");
@@ -77,37 +67,4 @@ async fn main() {
 async fn greet(name: &str) -> String {
     tracing::debug!("composing greeting");
     format!("Hello, {name}!\n")
-}
-
-/// First CLI argument, else `LISTEN_ADDR`, else `127.0.0.1:3000`.
-fn listen_addr() -> SocketAddr {
-    let raw = std::env::args()
-        .nth(1)
-        .or_else(|| std::env::var("LISTEN_ADDR").ok())
-        .unwrap_or_else(|| "127.0.0.1:3000".to_owned());
-    raw.parse().unwrap_or_else(|e| {
-        eprintln!("invalid listen address {raw:?}: {e}");
-        std::process::exit(2);
-    })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }

@@ -16,7 +16,6 @@
 //! `listening on http://IP:PORT` is printed once bound; SIGTERM or Ctrl-C
 //! shuts down gracefully, flushing telemetry.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -220,50 +219,13 @@ async fn main() {
         .with_state(Arc::new(App { store, cache }))
         .instrument_all();
 
-    let addr = listen_addr();
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            tracing::error!("cannot listen on {addr}: {e}");
-            std::process::exit(1);
-        }
-    };
-    println!(
-        "listening on http://{}",
-        listener.local_addr().unwrap_or(addr)
-    );
+    let addr = example_support::listen_addr("127.0.0.1:3000");
+    let listener = example_support::bind(addr).await;
     if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(example_support::shutdown_signal())
         .await
     {
         tracing::error!("server error: {e}");
     }
     telemetry.shutdown();
-}
-
-/// First CLI argument, else `LISTEN_ADDR`, else `127.0.0.1:3000`.
-fn listen_addr() -> SocketAddr {
-    let raw = std::env::args()
-        .nth(1)
-        .or_else(|| std::env::var("LISTEN_ADDR").ok())
-        .unwrap_or_else(|| "127.0.0.1:3000".to_owned());
-    raw.parse().unwrap_or_else(|e| {
-        eprintln!("invalid listen address {raw:?}: {e}");
-        std::process::exit(2);
-    })
-}
-
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = terminate => {},
-    }
 }
