@@ -1,0 +1,49 @@
+//! # tracewire-queue
+//!
+//! Trace context through worker queues, and a Redis worker runtime that
+//! records what a queue dashboard shows: messages processed per second by
+//! outcome, processing latency, and backlog.
+//!
+//! ```no_run
+//! # async fn run() -> redis::RedisResult<()> {
+//! let _telemetry = tracewire::init();
+//! let client = redis::Client::open("redis://127.0.0.1:6379")?;
+//!
+//! // Producer (e.g. in a request handler): a `send jobs` PRODUCER span whose
+//! // context travels in the message.
+//! let queue = tracewire_queue::RedisQueue::connect(&client).await?;
+//! let id = queue.send("jobs", r#"{"email":"ada@example.com"}"#).await?;
+//!
+//! // Worker: each message in a `process jobs` CONSUMER span, child of the
+//! // producer's span; retries, dead letters, graceful shutdown.
+//! tracewire_queue::Worker::new(client, "jobs")
+//!     .concurrency(8)
+//!     .max_retries(3)
+//!     .run(|message| async move {
+//!         tracing::info!(payload = %message.payload, "sending email");
+//!         Ok(())
+//!     }, async { let _ = tokio::signal::ctrl_c().await; })
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Messages are envelopes `{"id", "headers", "attempt", "payload"}` (Redis
+//! lists have no metadata); entries that are not envelopes are processed as
+//! bare payloads in a new trace.
+//!
+//! Metrics (Prometheus names): `messaging_client_sent_messages_total`,
+//! `messaging_client_consumed_messages_total{tracewire_message_outcome=success|retried|dead_lettered|error}`,
+//! `messaging_process_duration_seconds`, `messaging_client_operation_duration_seconds`,
+//! `messaging_queue_depth` (LLEN, refreshed in the background).
+
+#![deny(missing_docs)]
+
+mod envelope;
+mod queue;
+mod telemetry;
+mod worker;
+
+pub use envelope::Envelope;
+pub use queue::RedisQueue;
+pub use telemetry::{ContextMode, attr};
+pub use worker::{HandlerError, Message, Worker, observe_depth};

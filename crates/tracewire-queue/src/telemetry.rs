@@ -1,0 +1,173 @@
+//! Messaging semantic conventions (semconv 1.44 §5) for the queue crate:
+//! span starts, instruments, attribute names.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tracewire::metrics::{Counter, DURATION_BUCKETS, Histogram, counter, duration_histogram};
+use tracewire::otel::trace::{Link, SpanKind, TraceContextExt as _, Tracer as _};
+use tracewire::otel::{Context, KeyValue};
+use tracewire::otel_sdk::trace::SdkTracer;
+
+/// Attribute keys.
+pub mod attr {
+    #![allow(missing_docs)]
+    pub const SYSTEM: &str = "messaging.system";
+    pub const OPERATION_NAME: &str = "messaging.operation.name";
+    pub const OPERATION_TYPE: &str = "messaging.operation.type";
+    pub const DESTINATION_NAME: &str = "messaging.destination.name";
+    pub const MESSAGE_ID: &str = "messaging.message.id";
+    pub const CONSUMER_GROUP_NAME: &str = "messaging.consumer.group.name";
+    pub const CLIENT_ID: &str = "messaging.client.id";
+    pub const ERROR_TYPE: &str = "error.type";
+    pub const SERVER_ADDRESS: &str = "server.address";
+    pub const SERVER_PORT: &str = "server.port";
+    /// Project attribute on processed messages: `success`, `retried`,
+    /// `dead_lettered`, `error` (semconv has none; alerts need one).
+    pub const OUTCOME: &str = "tracewire.message.outcome";
+}
+
+pub(crate) const SCOPE: &str = "tracewire-queue";
+
+/// How a consumer span relates to the producer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContextMode {
+    /// The producer's span is the parent: one trace from request to worker
+    /// (the default; the ambient span, if any, becomes a link).
+    #[default]
+    Parent,
+    /// The producer's span is only a link; the parent is the ambient context.
+    Link,
+}
+
+/// Instruments shared by producers and workers of one process.
+pub(crate) struct Instruments {
+    pub(crate) tracer: Option<SdkTracer>,
+    pub(crate) sent: Counter,
+    pub(crate) consumed: Counter,
+    pub(crate) process_duration: Histogram,
+    pub(crate) operation_duration: Histogram,
+    pub(crate) depth: Arc<RwLock<HashMap<String, Arc<AtomicI64>>>>,
+    _depth_gauge: tracewire::otel::metrics::ObservableGauge<i64>,
+}
+
+impl Instruments {
+    pub(crate) fn new(
+        tracer: Option<SdkTracer>,
+        meter: &tracewire::otel::metrics::Meter,
+    ) -> Arc<Self> {
+        let depth: Arc<RwLock<HashMap<String, Arc<AtomicI64>>>> = Arc::default();
+        let observed = Arc::clone(&depth);
+        // The gauge is read at collection time; a background task refreshes
+        // the numbers with LLEN (the SDK's callbacks cannot do I/O).
+        let depth_gauge = meter
+            .i64_observable_gauge("messaging.queue.depth")
+            .with_unit("{message}")
+            .with_description("Messages waiting in the queue (LLEN), refreshed in the background.")
+            .with_callback(move |observer| {
+                if let Ok(queues) = observed.read() {
+                    for (queue, depth) in queues.iter() {
+                        observer.observe(
+                            depth.load(Ordering::Relaxed),
+                            &[
+                                KeyValue::new(attr::SYSTEM, "redis"),
+                                KeyValue::new(attr::DESTINATION_NAME, queue.clone()),
+                            ],
+                        );
+                    }
+                }
+            })
+            .build();
+        Arc::new(Self {
+            tracer,
+            sent: counter(
+                meter,
+                "messaging.client.sent.messages",
+                "{message}",
+                "Messages the producer attempted to send.",
+            ),
+            consumed: counter(
+                meter,
+                "messaging.client.consumed.messages",
+                "{message}",
+                "Messages delivered to the handler, by outcome.",
+            ),
+            process_duration: duration_histogram(
+                meter,
+                "messaging.process.duration",
+                "Duration of processing one message.",
+                DURATION_BUCKETS,
+            ),
+            operation_duration: duration_histogram(
+                meter,
+                "messaging.client.operation.duration",
+                "Duration of messaging operations (send, receive, settle).",
+                DURATION_BUCKETS,
+            ),
+            depth,
+            _depth_gauge: depth_gauge,
+        })
+    }
+
+    /// The depth cell of `queue`, created on first use.
+    pub(crate) fn depth_of(&self, queue: &str) -> Arc<AtomicI64> {
+        if let Some(cell) = self.depth.read().ok().and_then(|q| q.get(queue).cloned()) {
+            return cell;
+        }
+        let mut queues = match self.depth.write() {
+            Ok(q) => q,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Arc::clone(queues.entry(queue.to_owned()).or_default())
+    }
+
+    /// Starts a span if there is a tracer; returns the context holding it.
+    pub(crate) fn start_span(
+        &self,
+        name: String,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+        parent: &Context,
+        links: Vec<Link>,
+    ) -> Context {
+        match &self.tracer {
+            Some(tracer) => {
+                let span = tracer
+                    .span_builder(name)
+                    .with_kind(kind)
+                    .with_attributes(attributes)
+                    .with_links(links)
+                    .start_with_context(tracer, parent);
+                parent.with_span(span)
+            }
+            None => parent.clone(),
+        }
+    }
+}
+
+/// The parent and links of a consumer span for a message whose producer
+/// context is `producer`, per the mode.
+pub(crate) fn consumer_relations(mode: ContextMode, producer: Context) -> (Context, Vec<Link>) {
+    let ambient = Context::current();
+    let producer_sc = producer.span().span_context().clone();
+    let ambient_sc = ambient.span().span_context().clone();
+    match mode {
+        ContextMode::Parent if producer_sc.is_valid() => {
+            let links = if ambient_sc.is_valid() {
+                vec![Link::with_context(ambient_sc)]
+            } else {
+                Vec::new()
+            };
+            (producer, links)
+        }
+        _ => {
+            let links = if producer_sc.is_valid() {
+                vec![Link::with_context(producer_sc)]
+            } else {
+                Vec::new()
+            };
+            (ambient, links)
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! The Redis queue and worker against the real Redis in `REDIS_URL` (default
+//! `redis://127.0.0.1:6379`). Under `CI=true` an unreachable server fails;
+//! elsewhere it is a loud skip.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use redis::AsyncCommands as _;
+use tracewire::otel::trace::{SpanKind, Status};
+use tracewire::testing::{TestTelemetry, assert_child_of, attribute};
+use tracewire_queue::{ContextMode, RedisQueue, Worker};
+
+async fn client(test: &str) -> Option<redis::Client> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let client = redis::Client::open(url.as_str()).unwrap();
+    match client.get_multiplexed_async_connection().await {
+        Ok(_) => Some(client),
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "Redis at {url} is required in CI: {e}"
+            );
+            eprintln!("\n*** SKIPPED {test}: no Redis at {url} ({e}) ***\n");
+            None
+        }
+    }
+}
+
+fn queue_name(test: &str) -> String {
+    format!("tracewire:test:{}:{test}", std::process::id())
+}
+
+async fn clean(client: &redis::Client, queue: &str) {
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = conn.keys(format!("{queue}*")).await.unwrap();
+    for key in keys {
+        let _: () = conn.del(key).await.unwrap();
+    }
+}
+
+fn worker(t: &TestTelemetry, client: &redis::Client, queue: &str) -> Worker {
+    Worker::new(client.clone(), queue)
+        .telemetry(
+            Some(t.tracer("tracewire-queue")),
+            t.telemetry.meter("tracewire-queue"),
+        )
+        .poll_interval(Duration::from_millis(100))
+        .backoff(Duration::from_millis(10))
+}
+
+async fn producer(t: &TestTelemetry, client: &redis::Client) -> RedisQueue {
+    RedisQueue::connect_with(
+        client,
+        Some(t.tracer("tracewire-queue")),
+        &t.telemetry.meter("tracewire-queue"),
+    )
+    .await
+    .unwrap()
+}
+
+/// Runs `worker` until `done` says so (or 10 s pass).
+async fn run_until<F, Fut>(worker: Worker, handler: F, done: impl Fn() -> bool + Send + 'static)
+where
+    F: Fn(tracewire_queue::Message) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), tracewire_queue::HandlerError>> + Send + 'static,
+{
+    let stop = async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    worker.run(handler, stop).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_message_sent_in_a_span_is_processed_in_the_same_trace() {
+    let t = TestTelemetry::start();
+    let Some(client) = client("a_message_sent_in_a_span_is_processed_in_the_same_trace").await
+    else {
+        return;
+    };
+    let queue = queue_name("trace");
+    clean(&client, &queue).await;
+    let producer = producer(&t, &client).await;
+    let id = tracing::Instrument::instrument(
+        producer.send(&queue, "hello"),
+        tracing::info_span!("POST /jobs"),
+    )
+    .await
+    .unwrap();
+
+    let handled = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&handled);
+    let count = Arc::clone(&handled);
+    run_until(
+        worker(&t, &client, &queue),
+        move |message| {
+            let seen = Arc::clone(&seen);
+            async move {
+                assert_eq!(message.payload, "hello");
+                tracing::info_span!("handle job").in_scope(|| {});
+                seen.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        },
+        move || count.load(Ordering::SeqCst) == 1,
+    )
+    .await;
+
+    let request = t.span("POST /jobs");
+    let send = t.span(&format!("send {queue}"));
+    let process = t.span(&format!("process {queue}"));
+    assert_child_of(&send, &request);
+    assert_child_of(&process, &send);
+    assert_child_of(&t.span("handle job"), &process);
+    assert_eq!(send.span_kind, SpanKind::Producer);
+    assert_eq!(process.span_kind, SpanKind::Consumer);
+    for span in [&send, &process] {
+        assert_eq!(
+            attribute(span, "messaging.system").unwrap().to_string(),
+            "redis"
+        );
+        assert_eq!(
+            attribute(span, "messaging.destination.name")
+                .unwrap()
+                .to_string(),
+            queue
+        );
+        assert_eq!(
+            attribute(span, "messaging.message.id").unwrap().to_string(),
+            id
+        );
+    }
+    assert_eq!(
+        attribute(&process, "messaging.operation.type")
+            .unwrap()
+            .to_string(),
+        "process"
+    );
+    assert_eq!(
+        attribute(&send, "messaging.operation.name")
+            .unwrap()
+            .to_string(),
+        "send"
+    );
+    // The Redis commands of the settle step are children of the process span.
+    let lrem = t.spans().into_iter().find(|s| s.name == "LREM").unwrap();
+    assert_child_of(&lrem, &process);
+    let metrics = t.metrics_text();
+    assert!(
+        metrics.contains("messaging_client_sent_messages_total{"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("messaging_client_consumed_messages_total{")
+                && l.contains("tracewire_message_outcome=\"success\"")
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("messaging_process_duration_seconds_bucket{"));
+    clean(&client, &queue).await;
+}
+
+#[tokio::test]
+async fn link_mode_keeps_the_producer_as_a_link() {
+    let t = TestTelemetry::start();
+    let Some(client) = client("link_mode_keeps_the_producer_as_a_link").await else {
+        return;
+    };
+    let queue = queue_name("link");
+    clean(&client, &queue).await;
+    producer(&t, &client).await.send(&queue, "x").await.unwrap();
+    let done = Arc::new(AtomicU32::new(0));
+    let (seen, count) = (Arc::clone(&done), Arc::clone(&done));
+    run_until(
+        worker(&t, &client, &queue).context_mode(ContextMode::Link),
+        move |_| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        },
+        move || count.load(Ordering::SeqCst) == 1,
+    )
+    .await;
+    let send = t.span(&format!("send {queue}"));
+    let process = t.span(&format!("process {queue}"));
+    assert_ne!(
+        process.span_context.trace_id(),
+        send.span_context.trace_id()
+    );
+    assert_eq!(process.links.links.len(), 1);
+    assert_eq!(
+        process.links.links[0].span_context.span_id(),
+        send.span_context.span_id()
+    );
+    clean(&client, &queue).await;
+}
+
+#[tokio::test]
+async fn failing_messages_retry_then_land_in_the_dead_letter_list() {
+    let t = TestTelemetry::start();
+    let Some(client) = client("failing_messages_retry_then_land_in_the_dead_letter_list").await
+    else {
+        return;
+    };
+    let queue = queue_name("dlq");
+    clean(&client, &queue).await;
+    producer(&t, &client)
+        .await
+        .send(&queue, "fail please")
+        .await
+        .unwrap();
+    let attempts = Arc::new(AtomicU32::new(0));
+    let (seen, count) = (Arc::clone(&attempts), Arc::clone(&attempts));
+    let worker = worker(&t, &client, &queue).max_retries(2);
+    let dead = worker.dead_letter_list();
+    let client_for_check = client.clone();
+    let dead_for_check = dead.clone();
+    run_until(
+        worker,
+        move |message| {
+            let seen = Arc::clone(&seen);
+            async move {
+                assert_eq!(message.attempt, seen.fetch_add(1, Ordering::SeqCst));
+                Err("boom".into())
+            }
+        },
+        move || {
+            count.load(Ordering::SeqCst) == 3
+                && redis::Client::get_connection(&client_for_check)
+                    .ok()
+                    .and_then(|mut c| {
+                        redis::cmd("LLEN")
+                            .arg(&dead_for_check)
+                            .query::<i64>(&mut c)
+                            .ok()
+                    })
+                    == Some(1)
+        },
+    )
+    .await;
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        3,
+        "one delivery and two retries"
+    );
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    assert_eq!(conn.llen::<_, i64>(&dead).await.unwrap(), 1);
+    assert_eq!(conn.llen::<_, i64>(&queue).await.unwrap(), 0);
+    let process = t
+        .spans()
+        .into_iter()
+        .find(|s| s.name == format!("process {queue}"))
+        .unwrap();
+    assert!(matches!(process.status, Status::Error { .. }));
+    let metrics = t.metrics_text();
+    let count_of = |outcome: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("messaging_client_consumed_messages_total{")
+                    && l.contains(&format!("tracewire_message_outcome=\"{outcome}\""))
+            })
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    assert_eq!(count_of("retried"), Some(2), "{metrics}");
+    assert_eq!(count_of("dead_lettered"), Some(1), "{metrics}");
+    clean(&client, &queue).await;
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_message_loses_nothing() {
+    let t = TestTelemetry::start();
+    let Some(client) = client("a_worker_killed_mid_message_loses_nothing").await else {
+        return;
+    };
+    let queue = queue_name("crash");
+    clean(&client, &queue).await;
+    producer(&t, &client)
+        .await
+        .send(&queue, "precious")
+        .await
+        .unwrap();
+
+    // First worker: takes the message and never finishes; then it is killed.
+    let first = worker(&t, &client, &queue).consumer("w1");
+    let processing = first.processing_list();
+    let stuck = tokio::spawn(first.run(
+        |_| async { std::future::pending::<Result<(), tracewire_queue::HandlerError>>().await },
+        std::future::pending(),
+    ));
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for _ in 0..100 {
+        if conn.llen::<_, i64>(&processing).await.unwrap() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        conn.llen::<_, i64>(&processing).await.unwrap(),
+        1,
+        "in flight"
+    );
+    stuck.abort();
+    let _ = stuck.await;
+
+    // The restarted worker recovers it.
+    let done = Arc::new(AtomicU32::new(0));
+    let (seen, count) = (Arc::clone(&done), Arc::clone(&done));
+    run_until(
+        worker(&t, &client, &queue).consumer("w1"),
+        move |message| {
+            let seen = Arc::clone(&seen);
+            async move {
+                assert_eq!(message.payload, "precious");
+                seen.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        },
+        move || count.load(Ordering::SeqCst) == 1,
+    )
+    .await;
+    assert_eq!(done.load(Ordering::SeqCst), 1);
+    assert_eq!(conn.llen::<_, i64>(&processing).await.unwrap(), 0);
+    clean(&client, &queue).await;
+}
+
+#[tokio::test]
+async fn queue_depth_matches_llen_and_malformed_messages_are_processed() {
+    let t = TestTelemetry::start();
+    let Some(client) =
+        client("queue_depth_matches_llen_and_malformed_messages_are_processed").await
+    else {
+        return;
+    };
+    let queue = queue_name("depth");
+    clean(&client, &queue).await;
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for i in 0..5 {
+        let _: () = conn
+            .lpush(&queue, format!("plain message {i}"))
+            .await
+            .unwrap();
+    }
+    let observer = tracewire_queue::observe_depth(
+        client.clone(),
+        vec![queue.clone()],
+        Duration::from_millis(50),
+        &t.telemetry.meter("tracewire-queue"),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let metrics = t.metrics_text();
+    let depth = metrics
+        .lines()
+        .find(|l| l.starts_with("messaging_queue_depth{") && l.contains(&queue))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(depth.ends_with(" 5"), "{depth}");
+    observer.abort();
+
+    // Not envelopes: processed as bare payloads, in new traces, without panics.
+    let done = Arc::new(AtomicU32::new(0));
+    let (seen, count) = (Arc::clone(&done), Arc::clone(&done));
+    run_until(
+        worker(&t, &client, &queue),
+        move |message| {
+            let seen = Arc::clone(&seen);
+            async move {
+                assert!(message.payload.starts_with("plain message"));
+                seen.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        },
+        move || count.load(Ordering::SeqCst) == 5,
+    )
+    .await;
+    let processed: Vec<_> = t
+        .spans()
+        .into_iter()
+        .filter(|s| s.name == format!("process {queue}"))
+        .collect();
+    assert_eq!(processed.len(), 5);
+    assert!(
+        processed
+            .iter()
+            .all(|s| s.parent_span_id == tracewire::otel::trace::SpanId::INVALID),
+        "no trace context: each message starts a new trace"
+    );
+    clean(&client, &queue).await;
+}
