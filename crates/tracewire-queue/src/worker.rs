@@ -192,7 +192,15 @@ impl Worker {
         let worker = Arc::new(self);
         let mut loops = Vec::with_capacity(worker.concurrency);
         for _ in 0..worker.concurrency {
-            let poller = worker.client.get_multiplexed_async_connection().await?;
+            // BLMOVE blocks up to the poll interval: no client-side response
+            // timeout on this connection, or a timed-out call would leave the
+            // moved message behind in the processing list.
+            let poller = worker
+                .client
+                .get_multiplexed_async_connection_with_config(
+                    &redis::AsyncConnectionConfig::new().set_response_timeout(None),
+                )
+                .await?;
             let traced = TracedConnection::with(
                 worker.client.get_multiplexed_async_connection().await?,
                 server.clone(),

@@ -350,6 +350,17 @@ pub fn summary(sql: &str) -> String {
         match &words[i] {
             Token::Word(w) => {
                 let upper = w.to_ascii_uppercase();
+                let skippable = matches!(
+                    upper.as_str(),
+                    "IF" | "NOT" | "EXISTS" | "ONLY" | "TABLE" | "LATERAL"
+                );
+                if expect_target
+                    && !skippable
+                    && (is_keyword(w) || OPERATIONS.contains(&upper.as_str()))
+                {
+                    // `… DO UPDATE SET …` (an upsert's conflict clause) names no table.
+                    expect_target = false;
+                }
                 if expect_target {
                     if matches!(
                         upper.as_str(),
@@ -511,6 +522,10 @@ mod tests {
         assert_eq!(
             summary("with x as (select 1) select * from x"),
             "SELECT SELECT x"
+        );
+        assert_eq!(
+            summary("INSERT INTO jobs (id) VALUES (?1) ON CONFLICT (id) DO UPDATE SET status = ?2"),
+            "INSERT jobs UPDATE"
         );
     }
 }

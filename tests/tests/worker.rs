@@ -1,0 +1,132 @@
+//! The worker example as a process: the request, the enqueue, the processing
+//! and the database write are one trace; failing jobs retry then dead-letter;
+//! SIGTERM drains.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::time::Duration;
+
+use tracewire_e2e::receiver::http_receiver;
+use tracewire_e2e::{Example, http_get, http_post_json, wait_for};
+
+#[test]
+fn worker_example_keeps_one_trace_from_request_to_database() {
+    let redis_url = format!(
+        "{}/10",
+        std::env::var("REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+            .trim_end_matches('/')
+    );
+    let client = redis::Client::open(redis_url.as_str()).unwrap();
+    let mut conn = match client.get_connection() {
+        Ok(conn) => conn,
+        Err(e) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "Redis is required in CI: {e}"
+            );
+            eprintln!(
+                "\n*** SKIPPED worker_example_keeps_one_trace_from_request_to_database: no Redis at {redis_url} ***\n"
+            );
+            return;
+        }
+    };
+    let _: () = redis::cmd("FLUSHDB").query(&mut conn).unwrap();
+    let (collector, received) = http_receiver(200);
+    let db = std::env::temp_dir().join(format!("tracewire-jobs-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let database_url = format!("sqlite://{}?mode=rwc", db.display());
+    let endpoint = format!("http://{collector}");
+    let app = Example::start(
+        "worker",
+        &[
+            ("DATABASE_URL", &database_url),
+            ("REDIS_URL", &redis_url),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let accepted = http_post_json(
+        app.addr,
+        "/jobs",
+        &[("traceparent", &format!("00-{trace_id}-00f067aa0ba902b7-01"))],
+        r#"{"payload": "hello"}"#,
+    );
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let id = serde_json::from_str::<serde_json::Value>(&accepted.body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let status = |id: &str| {
+        serde_json::from_str::<serde_json::Value>(
+            &http_get(app.addr, &format!("/jobs/{id}"), &[]).body,
+        )
+        .unwrap()
+    };
+    let done = wait_for(Duration::from_secs(20), || {
+        (status(&id)["status"] == "done").then_some(())
+    });
+    assert!(done.is_some(), "{}", status(&id));
+
+    let failing = http_post_json(app.addr, "/jobs", &[], r#"{"payload": "fail please"}"#);
+    let failing_id = serde_json::from_str::<serde_json::Value>(&failing.body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failed = wait_for(Duration::from_secs(20), || {
+        (status(&failing_id)["status"] == "failed").then_some(())
+    });
+    assert!(failed.is_some(), "{}", status(&failing_id));
+    assert_eq!(
+        status(&failing_id)["attempts"],
+        3,
+        "one delivery, two retries"
+    );
+    let dead: i64 = redis::cmd("LLEN")
+        .arg("jobs:dead")
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(dead, 1);
+
+    assert!(app.terminate().success());
+    let _ = std::fs::remove_file(&db);
+
+    let traces = received.traces.lock().unwrap();
+    let spans: Vec<_> = traces
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .collect();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let in_trace: Vec<_> = spans
+        .iter()
+        .filter(|s| hex(&s.trace_id) == trace_id)
+        .collect();
+    let find = |name: &str| {
+        *in_trace.iter().find(|s| s.name == name).unwrap_or_else(|| {
+            panic!(
+                "{name} not in the trace: {:?}",
+                in_trace.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        })
+    };
+    let request = find("POST /jobs");
+    let send = find("send jobs");
+    let process = find("process jobs");
+    assert_eq!(send.parent_span_id, request.span_id);
+    assert_eq!(process.parent_span_id, send.span_id);
+    let write = in_trace
+        .iter()
+        .find(|s| s.name == "INSERT jobs UPDATE" && s.parent_span_id == process.span_id);
+    assert!(
+        write.is_some(),
+        "the database write is a child of the processing span: {:?}",
+        in_trace
+            .iter()
+            .map(|s| (&s.name, hex(&s.span_id), hex(&s.parent_span_id)))
+            .collect::<Vec<_>>()
+    );
+}
