@@ -40,10 +40,12 @@
 
 mod envelope;
 mod queue;
+mod stream;
 mod telemetry;
 mod worker;
 
 pub use envelope::Envelope;
 pub use queue::RedisQueue;
+pub use stream::{PAYLOAD_FIELD, RedisStream, StreamWorker};
 pub use telemetry::{ContextMode, attr};
 pub use worker::{HandlerError, Message, Worker, observe_depth};

@@ -395,3 +395,102 @@ async fn queue_depth_matches_llen_and_malformed_messages_are_processed() {
     );
     clean(&client, &queue).await;
 }
+
+#[tokio::test]
+async fn stream_entries_carry_context_and_are_acknowledged_or_dead_lettered() {
+    let t = TestTelemetry::start();
+    let Some(client) =
+        client("stream_entries_carry_context_and_are_acknowledged_or_dead_lettered").await
+    else {
+        return;
+    };
+    let stream = queue_name("stream");
+    clean(&client, &stream).await;
+    let producer = tracewire_queue::RedisStream::connect_with(
+        &client,
+        Some(t.tracer("tracewire-queue")),
+        &t.telemetry.meter("tracewire-queue"),
+    )
+    .await
+    .unwrap();
+    let ok_id = tracing::Instrument::instrument(
+        producer.send(&stream, "fine"),
+        tracing::info_span!("request"),
+    )
+    .await
+    .unwrap();
+    producer.send(&stream, "fail always").await.unwrap();
+
+    let handled = Arc::new(AtomicU32::new(0));
+    let (seen, count) = (Arc::clone(&handled), Arc::clone(&handled));
+    let worker = tracewire_queue::StreamWorker::new(client.clone(), &stream, "workers")
+        .telemetry(
+            Some(t.tracer("tracewire-queue")),
+            t.telemetry.meter("tracewire-queue"),
+        )
+        .poll_interval(Duration::from_millis(100))
+        .max_retries(1);
+    let stop = async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while count.load(Ordering::SeqCst) < 3 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    worker
+        .run(
+            move |message| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    if message.payload.starts_with("fail") {
+                        Err("no".into())
+                    } else {
+                        Ok(())
+                    }
+                }
+            },
+            stop,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        3,
+        "one success, one failure retried once"
+    );
+    let spans = t.spans();
+    let send = spans
+        .iter()
+        .find(|s| {
+            s.name == format!("send {stream}")
+                && attribute(s, "messaging.message.id").map(|v| v.to_string())
+                    == Some(ok_id.clone())
+        })
+        .unwrap();
+    let process = spans
+        .iter()
+        .find(|s| {
+            s.name == format!("process {stream}")
+                && attribute(s, "messaging.message.id").map(|v| v.to_string())
+                    == Some(ok_id.clone())
+        })
+        .unwrap();
+    assert_child_of(process, send);
+    assert_child_of(send, &t.span("request"));
+    assert_eq!(
+        attribute(process, "messaging.consumer.group.name")
+            .unwrap()
+            .to_string(),
+        "workers"
+    );
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let pending: redis::streams::StreamPendingReply =
+        conn.xpending(&stream, "workers").await.unwrap();
+    assert_eq!(pending.count(), 0, "everything acknowledged");
+    assert_eq!(
+        conn.xlen::<_, i64>(format!("{stream}:dead")).await.unwrap(),
+        1
+    );
+    clean(&client, &stream).await;
+}
