@@ -38,6 +38,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "amqp")]
+pub mod amqp;
 mod envelope;
 mod queue;
 mod stream;

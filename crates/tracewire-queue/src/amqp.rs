@@ -1,0 +1,274 @@
+//! RabbitMQ through `lapin` (feature `amqp`): trace context in the AMQP
+//! header table, a PRODUCER span around `basic_publish`, a CONSUMER span
+//! around the handling of a delivery, and the ack/nack as its settlement.
+
+use std::future::Future;
+use std::time::Instant;
+
+use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel};
+use tracewire::otel::propagation::{Extractor, Injector};
+use tracewire::otel::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _};
+use tracewire::otel::{Context, KeyValue};
+
+use crate::telemetry::{ContextMode, Instruments, attr, consumer_relations};
+use crate::worker::HandlerError;
+
+/// An AMQP header table as a propagation carrier (values as long strings).
+#[derive(Debug)]
+pub struct HeaderTable<'a>(pub &'a mut FieldTable);
+
+impl Injector for HeaderTable<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(
+            ShortString::from(key.to_owned()),
+            AMQPValue::LongString(LongString::from(value)),
+        );
+    }
+}
+
+/// Reads propagation fields from an AMQP header table.
+#[derive(Debug)]
+pub struct HeaderTableRef<'a>(pub &'a FieldTable);
+
+fn text(value: &AMQPValue) -> Option<&str> {
+    match value {
+        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
+        AMQPValue::ShortString(s) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+impl Extractor for HeaderTableRef<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .inner()
+            .iter()
+            .find(|(k, _)| k.as_str().eq_ignore_ascii_case(key))
+            .and_then(|(_, v)| text(v))
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.inner().keys().map(ShortString::as_str).collect()
+    }
+}
+
+/// `messaging.destination.name` for a publish: `{exchange}:{routing key}`,
+/// either alone when the other is empty, `amq.default` for the default
+/// exchange without a key.
+fn publish_destination(exchange: &str, routing_key: &str) -> String {
+    match (exchange.is_empty(), routing_key.is_empty()) {
+        (true, true) => "amq.default".to_owned(),
+        (true, false) => routing_key.to_owned(),
+        (false, true) => exchange.to_owned(),
+        (false, false) => format!("{exchange}:{routing_key}"),
+    }
+}
+
+/// A RabbitMQ publisher and consumer helper with tracewire's telemetry.
+#[derive(Clone)]
+pub struct Amqp {
+    instruments: std::sync::Arc<Instruments>,
+    mode: ContextMode,
+}
+
+impl std::fmt::Debug for Amqp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Amqp")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Amqp {
+    fn default() -> Self {
+        Self::with(
+            tracewire::sdk_tracer(crate::telemetry::SCOPE),
+            &tracewire::otel::global::meter(crate::telemetry::SCOPE),
+        )
+    }
+}
+
+impl Amqp {
+    /// With an explicit tracer and meter.
+    pub fn with(
+        tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
+        meter: &tracewire::otel::metrics::Meter,
+    ) -> Self {
+        Self {
+            instruments: Instruments::new(tracer, meter),
+            mode: ContextMode::Parent,
+        }
+    }
+
+    /// How consumer spans relate to the producer's.
+    pub fn context_mode(mut self, mode: ContextMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Publishes `payload` in a `publish {destination}` PRODUCER span whose
+    /// context goes into the message's headers (existing headers are kept).
+    pub async fn publish(
+        &self,
+        channel: &Channel,
+        exchange: &str,
+        routing_key: &str,
+        payload: &[u8],
+        properties: BasicProperties,
+    ) -> lapin::Result<()> {
+        let destination = publish_destination(exchange, routing_key);
+        let mut attributes = vec![
+            KeyValue::new(attr::SYSTEM, "rabbitmq"),
+            KeyValue::new(attr::OPERATION_NAME, "publish"),
+            KeyValue::new(attr::DESTINATION_NAME, destination.clone()),
+        ];
+        let mut span_attributes = attributes.clone();
+        span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "send"));
+        if !routing_key.is_empty() {
+            span_attributes.push(KeyValue::new(
+                "messaging.rabbitmq.destination.routing_key",
+                routing_key.to_owned(),
+            ));
+        }
+        if let Some(id) = properties.message_id() {
+            span_attributes.push(KeyValue::new(attr::MESSAGE_ID, id.as_str().to_owned()));
+        }
+        let cx = self.instruments.start_span(
+            format!("publish {destination}"),
+            SpanKind::Producer,
+            span_attributes,
+            &Context::current(),
+            Vec::new(),
+        );
+        let mut headers = properties.headers().clone().unwrap_or_default();
+        tracewire::propagation::inject_into(&cx, &mut HeaderTable(&mut headers));
+        let properties = properties.with_headers(headers);
+        let start = Instant::now();
+        let result = async {
+            channel
+                .basic_publish(
+                    ShortString::from(exchange.to_owned()),
+                    ShortString::from(routing_key.to_owned()),
+                    BasicPublishOptions::default(),
+                    payload,
+                    properties,
+                )
+                .await?
+                .await
+                .map(|_| ())
+        }
+        .with_context(cx.clone())
+        .await;
+        let span = cx.span();
+        if result.is_err() {
+            attributes.push(KeyValue::new(attr::ERROR_TYPE, "publish_failed"));
+            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "publish_failed"));
+            span.set_status(Status::error(""));
+        }
+        {
+            let _current = cx.clone().attach();
+            self.instruments
+                .operation_duration
+                .record(start.elapsed().as_secs_f64(), &attributes);
+            self.instruments.sent.add(1, &attributes);
+        }
+        span.end();
+        result
+    }
+
+    /// Handles one delivery from `queue` in a `process {queue}` CONSUMER span
+    /// (parented to the producer's context), then acks it — or nacks it
+    /// without requeue when the handler fails (the queue's dead-letter
+    /// exchange, if any, takes it).
+    pub async fn process<F, Fut>(
+        &self,
+        queue: &str,
+        delivery: lapin::message::Delivery,
+        handler: F,
+    ) -> lapin::Result<()>
+    where
+        F: FnOnce(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<(), HandlerError>>,
+    {
+        let producer = match delivery.properties.headers() {
+            Some(headers) => tracewire::propagation::extract_from(&HeaderTableRef(headers)),
+            None => Context::new(),
+        };
+        let (parent, links) = consumer_relations(self.mode, producer);
+        let destination = [
+            delivery.exchange.as_str(),
+            delivery.routing_key.as_str(),
+            queue,
+        ]
+        .iter()
+        .filter(|p| !p.is_empty())
+        .fold(Vec::<&str>::new(), |mut parts, p| {
+            if parts.last() != Some(p) {
+                parts.push(p);
+            }
+            parts
+        })
+        .join(":");
+        let mut attributes = vec![
+            KeyValue::new(attr::SYSTEM, "rabbitmq"),
+            KeyValue::new(attr::OPERATION_NAME, "process"),
+            KeyValue::new(attr::DESTINATION_NAME, destination),
+        ];
+        let mut span_attributes = attributes.clone();
+        span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "process"));
+        span_attributes.push(KeyValue::new(
+            "messaging.rabbitmq.message.delivery_tag",
+            delivery.delivery_tag as i64,
+        ));
+        if let Some(id) = delivery.properties.message_id() {
+            span_attributes.push(KeyValue::new(attr::MESSAGE_ID, id.as_str().to_owned()));
+        }
+        let cx = self.instruments.start_span(
+            format!("process {queue}"),
+            SpanKind::Consumer,
+            span_attributes,
+            &parent,
+            links,
+        );
+        let start = Instant::now();
+        let outcome = handler(delivery.data.clone())
+            .with_context(cx.clone())
+            .await;
+        let settled = match &outcome {
+            Ok(()) => delivery
+                .ack(BasicAckOptions::default())
+                .with_context(cx.clone())
+                .await
+                .map(|_| "success"),
+            Err(_) => delivery
+                .nack(BasicNackOptions {
+                    requeue: false,
+                    ..Default::default()
+                })
+                .with_context(cx.clone())
+                .await
+                .map(|_| "dead_lettered"),
+        };
+        let span = cx.span();
+        if let Err(e) = &outcome {
+            attributes.push(KeyValue::new(attr::ERROR_TYPE, "handler_error"));
+            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "handler_error"));
+            span.set_status(Status::error(e.to_string()));
+        }
+        {
+            let _current = cx.clone().attach();
+            self.instruments
+                .process_duration
+                .record(start.elapsed().as_secs_f64(), &attributes);
+            attributes.push(KeyValue::new(
+                attr::OUTCOME,
+                *settled.as_ref().unwrap_or(&"error"),
+            ));
+            self.instruments.consumed.add(1, &attributes);
+        }
+        span.end();
+        settled.map(|_| ())
+    }
+}
