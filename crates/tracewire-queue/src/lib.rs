@@ -35,12 +35,18 @@
 //! `messaging_client_consumed_messages_total{tracewire_message_outcome=success|retried|dead_lettered|error}`,
 //! `messaging_process_duration_seconds`, `messaging_client_operation_duration_seconds`,
 //! `messaging_queue_depth` (LLEN, refreshed in the background).
+//!
+//! The same spans and metrics cover Redis streams ([`RedisStream`],
+//! [`StreamWorker`]), RabbitMQ (module `amqp`, feature `amqp`) and NATS and
+//! JetStream (module `nats`, feature `nats`).
 
 #![deny(missing_docs)]
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
 mod envelope;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod queue;
 mod stream;
 mod telemetry;

@@ -1,0 +1,322 @@
+//! NATS through `async-nats` (feature `nats`): trace context in message
+//! headers, PRODUCER spans around core and JetStream publishes, CONSUMER
+//! spans around handling, and JetStream ack/nak as settlement.
+
+use std::future::Future;
+use std::time::Instant;
+
+use async_nats::HeaderMap;
+use tracewire::otel::propagation::{Extractor, Injector};
+use tracewire::otel::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _};
+use tracewire::otel::{Context, KeyValue};
+
+use crate::telemetry::{ContextMode, Instruments, attr, consumer_relations};
+use crate::worker::HandlerError;
+
+/// JetStream's de-duplication id header, recorded as `messaging.message.id`.
+const MESSAGE_ID_HEADER: &str = "Nats-Msg-Id";
+
+/// NATS headers as a propagation carrier.
+#[derive(Debug)]
+pub struct Headers<'a>(pub &'a mut HeaderMap);
+
+impl Injector for Headers<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key, value.as_str());
+    }
+}
+
+/// Reads propagation fields from NATS headers.
+#[derive(Debug)]
+pub struct HeadersRef<'a>(pub &'a HeaderMap);
+
+impl Extractor for HeadersRef<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(|v| v.as_str())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(k, _)| k.as_ref()).collect()
+    }
+}
+
+/// NATS publish and process helpers with tracewire's telemetry.
+#[derive(Clone)]
+pub struct Nats {
+    instruments: std::sync::Arc<Instruments>,
+    mode: ContextMode,
+}
+
+impl std::fmt::Debug for Nats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nats")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Nats {
+    fn default() -> Self {
+        Self::with(
+            tracewire::sdk_tracer(crate::telemetry::SCOPE),
+            &tracewire::otel::global::meter(crate::telemetry::SCOPE),
+        )
+    }
+}
+
+/// Starts a `publish {subject}` span and the headers carrying its context.
+fn producer(
+    instruments: &Instruments,
+    subject: &str,
+    mut headers: HeaderMap,
+) -> (Context, HeaderMap, Vec<KeyValue>) {
+    let attributes = vec![
+        KeyValue::new(attr::SYSTEM, "nats"),
+        KeyValue::new(attr::OPERATION_NAME, "publish"),
+        KeyValue::new(attr::DESTINATION_NAME, subject.to_owned()),
+    ];
+    let mut span_attributes = attributes.clone();
+    span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "send"));
+    if let Some(id) = headers.get(MESSAGE_ID_HEADER) {
+        span_attributes.push(KeyValue::new(attr::MESSAGE_ID, id.as_str().to_owned()));
+    }
+    let cx = instruments.start_span(
+        format!("publish {subject}"),
+        SpanKind::Producer,
+        span_attributes,
+        &Context::current(),
+        Vec::new(),
+    );
+    tracewire::propagation::inject_into(&cx, &mut Headers(&mut headers));
+    (cx, headers, attributes)
+}
+
+impl Nats {
+    /// With an explicit tracer and meter.
+    pub fn with(
+        tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
+        meter: &tracewire::otel::metrics::Meter,
+    ) -> Self {
+        Self {
+            instruments: Instruments::new(tracer, meter),
+            mode: ContextMode::Parent,
+        }
+    }
+
+    /// How consumer spans relate to the producer's.
+    pub fn context_mode(mut self, mode: ContextMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    fn finish_send<E>(
+        &self,
+        cx: Context,
+        mut attributes: Vec<KeyValue>,
+        start: Instant,
+        result: &Result<(), E>,
+    ) {
+        let span = cx.span();
+        if result.is_err() {
+            attributes.push(KeyValue::new(attr::ERROR_TYPE, "publish_failed"));
+            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "publish_failed"));
+            span.set_status(Status::error(""));
+        }
+        {
+            let _current = cx.clone().attach();
+            self.instruments
+                .operation_duration
+                .record(start.elapsed().as_secs_f64(), &attributes);
+            self.instruments.sent.add(1, &attributes);
+        }
+        span.end();
+    }
+
+    /// Publishes on core NATS in a PRODUCER span; its context goes in the headers.
+    pub async fn publish(
+        &self,
+        client: &async_nats::Client,
+        subject: &str,
+        payload: bytes::Bytes,
+    ) -> Result<(), async_nats::PublishError> {
+        self.publish_with_headers(client, subject, HeaderMap::new(), payload)
+            .await
+    }
+
+    /// [`publish`](Self::publish) keeping the caller's `headers`; the trace
+    /// context fields are added to them.
+    pub async fn publish_with_headers(
+        &self,
+        client: &async_nats::Client,
+        subject: &str,
+        headers: HeaderMap,
+        payload: bytes::Bytes,
+    ) -> Result<(), async_nats::PublishError> {
+        let (cx, headers, attributes) = producer(&self.instruments, subject, headers);
+        let start = Instant::now();
+        let result = client
+            .publish_with_headers(subject.to_owned(), headers, payload)
+            .with_context(cx.clone())
+            .await;
+        self.finish_send(cx, attributes, start, &result);
+        result
+    }
+
+    /// Publishes to JetStream and waits for the stream's acknowledgement.
+    pub async fn publish_jetstream(
+        &self,
+        context: &async_nats::jetstream::Context,
+        subject: &str,
+        payload: bytes::Bytes,
+    ) -> Result<(), async_nats::jetstream::context::PublishError> {
+        self.publish_jetstream_with_headers(context, subject, HeaderMap::new(), payload)
+            .await
+    }
+
+    /// [`publish_jetstream`](Self::publish_jetstream) keeping the caller's
+    /// `headers` (e.g. `Nats-Msg-Id` for de-duplication, which also becomes
+    /// `messaging.message.id`).
+    pub async fn publish_jetstream_with_headers(
+        &self,
+        context: &async_nats::jetstream::Context,
+        subject: &str,
+        headers: HeaderMap,
+        payload: bytes::Bytes,
+    ) -> Result<(), async_nats::jetstream::context::PublishError> {
+        let (cx, headers, attributes) = producer(&self.instruments, subject, headers);
+        let start = Instant::now();
+        let result = async {
+            context
+                .publish_with_headers(subject.to_owned(), headers, payload)
+                .await?
+                .await
+                .map(|_| ())
+        }
+        .with_context(cx.clone())
+        .await;
+        self.finish_send(cx, attributes, start, &result);
+        result
+    }
+
+    fn start_process(
+        &self,
+        message: &async_nats::Message,
+        group: Option<&str>,
+    ) -> (Context, Vec<KeyValue>) {
+        let producer = message
+            .headers
+            .as_ref()
+            .map(|h| tracewire::propagation::extract_from(&HeadersRef(h)))
+            .unwrap_or_default();
+        let (parent, links) = consumer_relations(self.mode, producer);
+        let mut attributes = vec![
+            KeyValue::new(attr::SYSTEM, "nats"),
+            KeyValue::new(attr::OPERATION_NAME, "process"),
+            KeyValue::new(attr::DESTINATION_NAME, message.subject.to_string()),
+        ];
+        if let Some(group) = group {
+            attributes.push(KeyValue::new(attr::CONSUMER_GROUP_NAME, group.to_owned()));
+        }
+        let mut span_attributes = attributes.clone();
+        span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "process"));
+        if let Some(id) = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(MESSAGE_ID_HEADER))
+        {
+            span_attributes.push(KeyValue::new(attr::MESSAGE_ID, id.as_str().to_owned()));
+        }
+        let cx = self.instruments.start_span(
+            format!("process {}", message.subject),
+            SpanKind::Consumer,
+            span_attributes,
+            &parent,
+            links,
+        );
+        (cx, attributes)
+    }
+
+    fn finish_process(
+        &self,
+        cx: Context,
+        mut attributes: Vec<KeyValue>,
+        start: Instant,
+        error: Option<&HandlerError>,
+        outcome: &'static str,
+    ) {
+        let span = cx.span();
+        if let Some(e) = error {
+            attributes.push(KeyValue::new(attr::ERROR_TYPE, "handler_error"));
+            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "handler_error"));
+            span.set_status(Status::error(e.to_string()));
+        }
+        {
+            let _current = cx.clone().attach();
+            self.instruments
+                .process_duration
+                .record(start.elapsed().as_secs_f64(), &attributes);
+            attributes.push(KeyValue::new(attr::OUTCOME, outcome));
+            self.instruments.consumed.add(1, &attributes);
+        }
+        span.end();
+    }
+
+    /// Handles a core NATS message in a `process {subject}` CONSUMER span;
+    /// `queue_group` is recorded as `messaging.consumer.group.name`.
+    pub async fn process<F, Fut>(
+        &self,
+        message: async_nats::Message,
+        queue_group: Option<&str>,
+        handler: F,
+    ) -> Result<(), HandlerError>
+    where
+        F: FnOnce(async_nats::Message) -> Fut,
+        Fut: Future<Output = Result<(), HandlerError>>,
+    {
+        let (cx, attributes) = self.start_process(&message, queue_group);
+        let start = Instant::now();
+        let result = handler(message).with_context(cx.clone()).await;
+        let outcome = if result.is_ok() { "success" } else { "error" };
+        self.finish_process(cx, attributes, start, result.as_ref().err(), outcome);
+        result
+    }
+
+    /// Handles a JetStream message; acks on success, naks (for redelivery) on failure.
+    /// `consumer` (the durable name) is recorded as `messaging.consumer.group.name`.
+    pub async fn process_jetstream<F, Fut>(
+        &self,
+        message: async_nats::jetstream::Message,
+        consumer: &str,
+        handler: F,
+    ) -> Result<(), HandlerError>
+    where
+        F: FnOnce(async_nats::Message) -> Fut,
+        Fut: Future<Output = Result<(), HandlerError>>,
+    {
+        let (cx, attributes) = self.start_process(&message.message, Some(consumer));
+        let start = Instant::now();
+        let result = handler(message.message.clone())
+            .with_context(cx.clone())
+            .await;
+        let settled = match &result {
+            Ok(()) => message
+                .ack()
+                .with_context(cx.clone())
+                .await
+                .map(|()| "success"),
+            Err(_) => message
+                .ack_with(async_nats::jetstream::AckKind::Nak(None))
+                .with_context(cx.clone())
+                .await
+                .map(|()| "retried"),
+        };
+        self.finish_process(
+            cx,
+            attributes,
+            start,
+            result.as_ref().err(),
+            settled.unwrap_or("error"),
+        );
+        result
+    }
+}
