@@ -237,17 +237,29 @@ impl Amqp {
             .with_context(cx.clone())
             .await;
         let settled = match &outcome {
-            Ok(()) => delivery
-                .ack(BasicAckOptions::default())
-                .with_context(cx.clone())
+            Ok(()) => self
+                .instruments
+                .settle(
+                    "rabbitmq",
+                    "ack",
+                    queue,
+                    &cx,
+                    delivery.ack(BasicAckOptions::default()),
+                )
                 .await
                 .map(|_| "success"),
-            Err(_) => delivery
-                .nack(BasicNackOptions {
-                    requeue: false,
-                    ..Default::default()
-                })
-                .with_context(cx.clone())
+            Err(_) => self
+                .instruments
+                .settle(
+                    "rabbitmq",
+                    "nack",
+                    queue,
+                    &cx,
+                    delivery.nack(BasicNackOptions {
+                        requeue: false,
+                        ..Default::default()
+                    }),
+                )
                 .await
                 .map(|_| "dead_lettered"),
         };
@@ -270,5 +282,44 @@ impl Amqp {
         }
         span.end();
         settled.map(|_| ())
+    }
+
+    /// Keeps `messaging.queue.depth` of `queues` current (every `every`)
+    /// with each queue's `message_count` (a passive `queue.declare`: ready
+    /// messages, not the unacked ones). Give it a channel of its own: the
+    /// broker closes a channel whose passive declare names a missing queue,
+    /// after which the task stops. Runs until the returned task is aborted.
+    pub fn observe_depth(
+        &self,
+        channel: Channel,
+        queues: Vec<String>,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let instruments = std::sync::Arc::clone(&self.instruments);
+        tokio::spawn(async move {
+            loop {
+                for queue in &queues {
+                    let declared = channel
+                        .queue_declare(
+                            queue.as_str().into(),
+                            lapin::options::QueueDeclareOptions {
+                                passive: true,
+                                ..Default::default()
+                            },
+                            FieldTable::default(),
+                        )
+                        .await;
+                    match declared {
+                        Ok(q) => instruments.depth_of("rabbitmq", queue).store(
+                            i64::from(q.message_count()),
+                            std::sync::atomic::Ordering::Relaxed,
+                        ),
+                        Err(_) if !channel.status().connected() => return,
+                        Err(_) => {}
+                    }
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
     }
 }

@@ -298,15 +298,22 @@ impl Nats {
         let result = handler(message.message.clone())
             .with_context(cx.clone())
             .await;
+        let subject = message.subject.to_string();
         let settled = match &result {
-            Ok(()) => message
-                .ack()
-                .with_context(cx.clone())
+            Ok(()) => self
+                .instruments
+                .settle("nats", "ack", &subject, &cx, message.ack())
                 .await
                 .map(|()| "success"),
-            Err(_) => message
-                .ack_with(async_nats::jetstream::AckKind::Nak(None))
-                .with_context(cx.clone())
+            Err(_) => self
+                .instruments
+                .settle(
+                    "nats",
+                    "nak",
+                    &subject,
+                    &cx,
+                    message.ack_with(async_nats::jetstream::AckKind::Nak(None)),
+                )
                 .await
                 .map(|()| "retried"),
         };
@@ -318,5 +325,27 @@ impl Nats {
             settled.unwrap_or("error"),
         );
         result
+    }
+
+    /// Keeps `messaging.queue.depth` of the consumer's stream current (every
+    /// `every`) with the consumer's `num_pending`: messages in the stream not
+    /// yet delivered to it. Runs until the returned task is aborted.
+    pub fn observe_depth(
+        &self,
+        mut consumer: async_nats::jetstream::consumer::PullConsumer,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let instruments = std::sync::Arc::clone(&self.instruments);
+        tokio::spawn(async move {
+            loop {
+                if let Ok(info) = consumer.info().await {
+                    let pending = i64::try_from(info.num_pending).unwrap_or(i64::MAX);
+                    instruments
+                        .depth_of("nats", &info.stream_name)
+                        .store(pending, std::sync::atomic::Ordering::Relaxed);
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
     }
 }

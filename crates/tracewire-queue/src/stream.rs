@@ -239,7 +239,7 @@ impl StreamWorker {
             &self.meter,
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let depth = instruments.depth_of(&self.stream);
+        let depth = instruments.depth_of("redis", &self.stream);
         let handler = Arc::new(handler);
         let work = async {
             let mut claim_cursor = "0-0".to_owned();

@@ -41,6 +41,9 @@ pub enum ContextMode {
     Link,
 }
 
+/// Backlog cells keyed by (messaging system, destination).
+pub(crate) type DepthCells = HashMap<(&'static str, String), Arc<AtomicI64>>;
+
 /// Instruments shared by producers and workers of one process.
 pub(crate) struct Instruments {
     pub(crate) tracer: Option<SdkTracer>,
@@ -48,7 +51,8 @@ pub(crate) struct Instruments {
     pub(crate) consumed: Counter,
     pub(crate) process_duration: Histogram,
     pub(crate) operation_duration: Histogram,
-    pub(crate) depth: Arc<RwLock<HashMap<String, Arc<AtomicI64>>>>,
+    /// Last observed backlog per (messaging system, destination).
+    pub(crate) depth: Arc<RwLock<DepthCells>>,
     _depth_gauge: tracewire::otel::metrics::ObservableGauge<i64>,
 }
 
@@ -57,21 +61,22 @@ impl Instruments {
         tracer: Option<SdkTracer>,
         meter: &tracewire::otel::metrics::Meter,
     ) -> Arc<Self> {
-        let depth: Arc<RwLock<HashMap<String, Arc<AtomicI64>>>> = Arc::default();
+        let depth: Arc<RwLock<DepthCells>> = Arc::default();
         let observed = Arc::clone(&depth);
         // The gauge is read at collection time; a background task refreshes
-        // the numbers with LLEN (the SDK's callbacks cannot do I/O).
+        // the numbers with LLEN, XLEN, the AMQP queue's message_count or the
+        // JetStream consumer's num_pending (the SDK's callbacks cannot do I/O).
         let depth_gauge = meter
             .i64_observable_gauge("messaging.queue.depth")
             .with_unit("{message}")
-            .with_description("Messages waiting in the queue (LLEN), refreshed in the background.")
+            .with_description("Messages waiting in the queue, refreshed in the background.")
             .with_callback(move |observer| {
                 if let Ok(queues) = observed.read() {
-                    for (queue, depth) in queues.iter() {
+                    for ((system, queue), depth) in queues.iter() {
                         observer.observe(
                             depth.load(Ordering::Relaxed),
                             &[
-                                KeyValue::new(attr::SYSTEM, "redis"),
+                                KeyValue::new(attr::SYSTEM, *system),
                                 KeyValue::new(attr::DESTINATION_NAME, queue.clone()),
                             ],
                         );
@@ -110,16 +115,17 @@ impl Instruments {
         })
     }
 
-    /// The depth cell of `queue`, created on first use.
-    pub(crate) fn depth_of(&self, queue: &str) -> Arc<AtomicI64> {
-        if let Some(cell) = self.depth.read().ok().and_then(|q| q.get(queue).cloned()) {
+    /// The depth cell of `queue` on `system`, created on first use.
+    pub(crate) fn depth_of(&self, system: &'static str, queue: &str) -> Arc<AtomicI64> {
+        let key = (system, queue.to_owned());
+        if let Some(cell) = self.depth.read().ok().and_then(|q| q.get(&key).cloned()) {
             return cell;
         }
         let mut queues = match self.depth.write() {
             Ok(q) => q,
             Err(poisoned) => poisoned.into_inner(),
         };
-        Arc::clone(queues.entry(queue.to_owned()).or_default())
+        Arc::clone(queues.entry(key).or_default())
     }
 
     /// Starts a span if there is a tracer; returns the context holding it.
@@ -143,6 +149,48 @@ impl Instruments {
             }
             None => parent.clone(),
         }
+    }
+
+    /// Runs `settle` (an ack or nack round trip) in a `{operation} {destination}`
+    /// CLIENT span of type `settle` under `parent` (the process span), and
+    /// records it in `messaging.client.operation.duration`.
+    pub(crate) async fn settle<T, E: std::fmt::Display>(
+        &self,
+        system: &'static str,
+        operation: &'static str,
+        destination: &str,
+        parent: &Context,
+        settle: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let mut attributes = vec![
+            KeyValue::new(attr::SYSTEM, system),
+            KeyValue::new(attr::OPERATION_NAME, operation),
+            KeyValue::new(attr::DESTINATION_NAME, destination.to_owned()),
+        ];
+        let mut span_attributes = attributes.clone();
+        span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "settle"));
+        let cx = self.start_span(
+            format!("{operation} {destination}"),
+            SpanKind::Client,
+            span_attributes,
+            parent,
+            Vec::new(),
+        );
+        let start = std::time::Instant::now();
+        let result = settle.await;
+        let span = cx.span();
+        if let Err(e) = &result {
+            attributes.push(KeyValue::new(attr::ERROR_TYPE, "settle_failed"));
+            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "settle_failed"));
+            span.set_status(tracewire::otel::trace::Status::error(e.to_string()));
+        }
+        {
+            let _current = cx.clone().attach();
+            self.operation_duration
+                .record(start.elapsed().as_secs_f64(), &attributes);
+        }
+        span.end();
+        result
     }
 }
 

@@ -168,7 +168,7 @@ impl Worker {
             }
         }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let depth = instruments.depth_of(&self.queue);
+        let depth = instruments.depth_of("redis", &self.queue);
         let depth_task = {
             let (mut conn, queue, every, mut stop) = (
                 admin.clone(),
@@ -382,7 +382,9 @@ pub fn observe_depth(
         loop {
             for queue in &queues {
                 if let Ok(n) = conn.llen::<_, i64>(queue).await {
-                    instruments.depth_of(queue).store(n, Ordering::Relaxed);
+                    instruments
+                        .depth_of("redis", queue)
+                        .store(n, Ordering::Relaxed);
                 }
             }
             tokio::time::sleep(every).await;

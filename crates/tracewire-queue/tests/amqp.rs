@@ -4,12 +4,18 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use lapin::options::{BasicGetOptions, QueueDeclareOptions, QueueDeleteOptions};
+use std::time::Duration;
+
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties};
-use tracewire::otel::trace::{SpanKind, Status};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use tracewire::otel::propagation::Injector as _;
+use tracewire::otel::trace::{SpanId, SpanKind, Status};
 use tracewire::testing::{TestTelemetry, assert_child_of, attribute};
-use tracewire_queue::amqp::Amqp;
+use tracewire_queue::ContextMode;
+use tracewire_queue::amqp::{Amqp, HeaderTable};
 
 async fn connect(test: &str) -> Option<Connection> {
     let url = std::env::var("AMQP_URL")
@@ -122,10 +128,136 @@ async fn a_published_message_is_processed_in_the_same_trace() {
         .iter()
         .find(|s| s.name == format!("process {queue}") && matches!(s.status, Status::Error { .. }));
     assert!(failed.is_some(), "the refused message's span is an error");
+    let ack = t.span(&format!("ack {queue}"));
+    let nack = t.span(&format!("nack {queue}"));
+    assert_eq!(ack.span_kind, SpanKind::Client);
+    assert_child_of(&ack, process);
+    assert_child_of(&nack, failed.unwrap());
+    assert_eq!(
+        attribute(&nack, "messaging.operation.type")
+            .unwrap()
+            .to_string(),
+        "settle"
+    );
     let metrics = t.metrics_text();
     assert!(
         metrics.contains("tracewire_message_outcome=\"dead_lettered\""),
         "{metrics}"
+    );
+    let _ = channel
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await;
+}
+
+async fn get(channel: &Channel, queue: &str) -> lapin::message::BasicGetMessage {
+    loop {
+        if let Some(got) = channel
+            .basic_get(queue.into(), BasicGetOptions::default())
+            .await
+            .unwrap()
+        {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn depth_link_mode_and_malformed_headers() {
+    let t = TestTelemetry::start();
+    let Some(conn) = connect("depth_link_mode_and_malformed_headers").await else {
+        return;
+    };
+    let channel = conn.create_channel().await.unwrap();
+    let queue = format!("tracewire-test-depth-{}", std::process::id());
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let amqp = Amqp::with(
+        Some(t.tracer("tracewire-queue")),
+        &t.telemetry.meter("tracewire-queue"),
+    )
+    .context_mode(ContextMode::Link);
+
+    tracing::Instrument::instrument(
+        amqp.publish(&channel, "", &queue, b"linked", BasicProperties::default()),
+        tracing::info_span!("POST /orders"),
+    )
+    .await
+    .unwrap();
+    let mut headers = FieldTable::default();
+    HeaderTable(&mut headers).set("traceparent", "00-not-a-trace-context".into());
+    HeaderTable(&mut headers).set("baggage", "=;;%%".into());
+    channel
+        .basic_publish(
+            "".into(),
+            queue.as_str().into(),
+            BasicPublishOptions::default(),
+            b"malformed",
+            BasicProperties::default().with_headers(headers),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    // The backlog, read on a channel of its own.
+    let observer = amqp.observe_depth(
+        conn.create_channel().await.unwrap(),
+        vec![queue.clone()],
+        Duration::from_millis(50),
+    );
+    let mut depth = String::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let metrics = t.metrics_text();
+        if let Some(line) = metrics
+            .lines()
+            .find(|l| l.starts_with("messaging_queue_depth{") && l.contains(&queue))
+        {
+            depth = line.to_owned();
+            if depth.ends_with(" 2") {
+                break;
+            }
+        }
+    }
+    assert!(depth.contains("messaging_system=\"rabbitmq\""), "{depth}");
+    assert!(depth.ends_with(" 2"), "two messages wait: {depth}");
+    observer.abort();
+
+    for _ in 0..2 {
+        let got = get(&channel, &queue).await;
+        amqp.process(&queue, got.delivery, |_| async { Ok(()) })
+            .await
+            .unwrap();
+    }
+    let publish = t.span(&format!("publish {queue}"));
+    let spans = t.spans();
+    let processes: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == format!("process {queue}"))
+        .collect();
+    assert_eq!(processes.len(), 2);
+    let (linked, malformed) = (processes[0], processes[1]);
+    assert_ne!(
+        linked.span_context.trace_id(),
+        publish.span_context.trace_id(),
+        "link mode: a trace of its own"
+    );
+    assert_eq!(linked.links.links.len(), 1);
+    assert_eq!(
+        linked.links.links[0].span_context.span_id(),
+        publish.span_context.span_id()
+    );
+    assert_eq!(malformed.parent_span_id, SpanId::INVALID);
+    assert!(
+        malformed.links.links.is_empty(),
+        "a malformed traceparent is ignored: new trace, no link"
     );
     let _ = channel
         .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, stream};
 use futures_util::StreamExt;
-use tracewire::otel::trace::{SpanKind, Status};
+use tracewire::otel::trace::{SpanId, SpanKind, Status};
 use tracewire::testing::{TestTelemetry, assert_child_of, attribute};
+use tracewire_queue::ContextMode;
 use tracewire_queue::nats::Nats;
 
 async fn connect(test: &str) -> Option<async_nats::Client> {
@@ -213,6 +214,17 @@ async fn a_jetstream_message_is_acked_on_success_and_redelivered_on_failure() {
             "the caller's headers travel with the context"
         );
     }
+    let nak = t.span(&format!("nak {subject}"));
+    let ack = t.span(&format!("ack {subject}"));
+    assert_eq!(nak.span_kind, SpanKind::Client);
+    assert_child_of(&nak, processes[0]);
+    assert_child_of(&ack, processes[1]);
+    assert_eq!(
+        attribute(&ack, "messaging.operation.type")
+            .unwrap()
+            .to_string(),
+        "settle"
+    );
     assert!(matches!(processes[0].status, Status::Error { .. }));
     assert!(!matches!(processes[1].status, Status::Error { .. }));
     let metrics = t.metrics_text();
@@ -223,6 +235,106 @@ async fn a_jetstream_message_is_acked_on_success_and_redelivered_on_failure() {
     assert!(
         metrics.contains("tracewire_message_outcome=\"success\""),
         "{metrics}"
+    );
+    js.delete_stream(&name).await.unwrap();
+}
+
+#[tokio::test]
+async fn depth_link_mode_and_malformed_headers() {
+    let t = TestTelemetry::start();
+    let Some(client) = connect("depth_link_mode_and_malformed_headers").await else {
+        return;
+    };
+    let js = jetstream::new(client.clone());
+    let name = format!("TRACEWIRE_DEPTH_{}", std::process::id());
+    let subject = format!("tracewire.test.depth.{}", std::process::id());
+    let _ = js.delete_stream(&name).await;
+    let stream = js
+        .create_stream(stream::Config {
+            name: name.clone(),
+            subjects: vec![subject.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let consumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("workers".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let nats = nats(&t).context_mode(ContextMode::Link);
+
+    tracing::Instrument::instrument(
+        nats.publish_jetstream(&js, &subject, "linked".into()),
+        tracing::info_span!("POST /orders"),
+    )
+    .await
+    .unwrap();
+    let mut malformed = async_nats::HeaderMap::new();
+    malformed.insert("traceparent", "00-ffffffffffffffffffffffffffffffff-zz-01");
+    malformed.insert("tracestate", "=,=,=");
+    js.publish_with_headers(subject.clone(), malformed, "malformed".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let observer = nats.observe_depth(consumer.clone(), Duration::from_millis(50));
+    let mut depth = String::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let metrics = t.metrics_text();
+        if let Some(line) = metrics
+            .lines()
+            .find(|l| l.starts_with("messaging_queue_depth{") && l.contains(&name))
+        {
+            depth = line.to_owned();
+            if depth.ends_with(" 2") {
+                break;
+            }
+        }
+    }
+    assert!(depth.contains("messaging_system=\"nats\""), "{depth}");
+    assert!(depth.ends_with(" 2"), "two messages wait: {depth}");
+    observer.abort();
+
+    let mut batch = consumer
+        .fetch()
+        .max_messages(2)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap();
+    while let Some(message) = batch.next().await {
+        nats.process_jetstream(message.unwrap(), "workers", |_| async { Ok(()) })
+            .await
+            .unwrap();
+    }
+
+    let publish = t.span(&format!("publish {subject}"));
+    let spans = t.spans();
+    let processes: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == format!("process {subject}"))
+        .collect();
+    assert_eq!(processes.len(), 2);
+    let (linked, malformed) = (processes[0], processes[1]);
+    assert_ne!(
+        linked.span_context.trace_id(),
+        publish.span_context.trace_id(),
+        "link mode: a trace of its own"
+    );
+    assert_eq!(linked.links.links.len(), 1);
+    assert_eq!(
+        linked.links.links[0].span_context.span_id(),
+        publish.span_context.span_id()
+    );
+    assert_eq!(malformed.parent_span_id, SpanId::INVALID);
+    assert!(
+        malformed.links.links.is_empty(),
+        "a malformed traceparent is ignored: new trace, no link"
     );
     js.delete_stream(&name).await.unwrap();
 }
