@@ -37,13 +37,16 @@
 //! `messaging_queue_depth` (LLEN, refreshed in the background).
 //!
 //! The same spans and metrics cover Redis streams ([`RedisStream`],
-//! [`StreamWorker`]), RabbitMQ (module `amqp`, feature `amqp`) and NATS and
-//! JetStream (module `nats`, feature `nats`).
+//! [`StreamWorker`]), RabbitMQ (module `amqp`, feature `amqp`), NATS and
+//! JetStream (module `nats`, feature `nats`) and apalis 1.x jobs (module
+//! `apalis`, feature `apalis`).
 
 #![deny(missing_docs)]
 
 #[cfg(feature = "amqp")]
 pub mod amqp;
+#[cfg(feature = "apalis")]
+pub mod apalis;
 mod envelope;
 #[cfg(feature = "nats")]
 pub mod nats;

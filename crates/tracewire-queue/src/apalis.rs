@@ -1,0 +1,245 @@
+//! apalis 1.x jobs (feature `apalis`): [`Apalis::push`] puts the trace
+//! context in the task's metadata (persisted by the apalis backends), and
+//! [`ApalisLayer`] runs each job in a `process {queue}` CONSUMER span that
+//! continues it, with the messaging metrics.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as PollContext, Poll};
+use std::time::Instant;
+
+use apalis_core::backend::{TaskSink, TaskSinkError};
+use apalis_core::task::Task;
+use apalis_core::task::builder::TaskBuilder;
+use apalis_core::task::metadata::MetadataStore;
+use tracewire::otel::propagation::{Extractor, Injector};
+use tracewire::otel::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _};
+use tracewire::otel::{Context, KeyValue};
+
+use crate::telemetry::{ContextMode, Instruments, attr, consumer_relations};
+
+/// `messaging.system` of apalis jobs (semconv allows custom values).
+const SYSTEM: &str = "apalis";
+
+/// Task metadata as a propagation carrier (existing keys are kept).
+struct MetadataCarrier<'a>(&'a mut MetadataStore);
+
+impl Injector for MetadataCarrier<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        // A caller-supplied field of the same name wins over ours.
+        let _ = self.0.insert_if_absent(key.to_owned(), value);
+    }
+}
+
+/// Reads propagation fields from task metadata.
+struct MetadataRef<'a>(&'a MetadataStore);
+
+impl Extractor for MetadataRef<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(k, _)| k.as_str()).collect()
+    }
+}
+
+/// A traced producer of apalis jobs, and the factory of [`ApalisLayer`].
+#[derive(Clone)]
+pub struct Apalis {
+    instruments: Arc<Instruments>,
+    mode: ContextMode,
+}
+
+impl std::fmt::Debug for Apalis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Apalis")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Apalis {
+    fn default() -> Self {
+        Self::with(
+            tracewire::sdk_tracer(crate::telemetry::SCOPE),
+            &tracewire::otel::global::meter(crate::telemetry::SCOPE),
+        )
+    }
+}
+
+impl Apalis {
+    /// With an explicit tracer and meter.
+    pub fn with(
+        tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
+        meter: &tracewire::otel::metrics::Meter,
+    ) -> Self {
+        Self {
+            instruments: Instruments::new(tracer, meter),
+            mode: ContextMode::Parent,
+        }
+    }
+
+    /// How consumer spans relate to the producer's.
+    pub fn context_mode(mut self, mode: ContextMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Pushes `args` to `sink` in a `send {queue}` PRODUCER span whose
+    /// context travels in the task's metadata.
+    pub async fn push<B, Args, Kind>(
+        &self,
+        sink: &mut B,
+        queue: &str,
+        args: Args,
+    ) -> Result<(), TaskSinkError<B::Error>>
+    where
+        B: TaskSink<Args, Kind>,
+    {
+        let mut attributes = vec![
+            KeyValue::new(attr::SYSTEM, SYSTEM),
+            KeyValue::new(attr::OPERATION_NAME, "send"),
+            KeyValue::new(attr::DESTINATION_NAME, queue.to_owned()),
+        ];
+        let mut span_attributes = attributes.clone();
+        span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "send"));
+        let cx = self.instruments.start_span(
+            format!("send {queue}"),
+            SpanKind::Producer,
+            span_attributes,
+            &Context::current(),
+            Vec::new(),
+        );
+        let mut metadata = MetadataStore::new();
+        tracewire::propagation::inject_into(&cx, &mut MetadataCarrier(&mut metadata));
+        let task = TaskBuilder::new(args).with_metadata(metadata).build();
+        let start = Instant::now();
+        let result = sink.push_task(task).with_context(cx.clone()).await;
+        let span = cx.span();
+        if let Err(e) = &result {
+            attributes.push(KeyValue::new(attr::ERROR_TYPE, "publish_failed"));
+            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "publish_failed"));
+            span.set_status(Status::error(e.to_string()));
+        }
+        {
+            let _current = cx.clone().attach();
+            self.instruments
+                .operation_duration
+                .record(start.elapsed().as_secs_f64(), &attributes);
+            self.instruments.sent.add(1, &attributes);
+        }
+        span.end();
+        result
+    }
+
+    /// A tower layer for `WorkerBuilder::layer` that runs each job of
+    /// `queue` in a `process {queue}` CONSUMER span continuing the producer's
+    /// trace.
+    pub fn layer(&self, queue: impl Into<String>) -> ApalisLayer {
+        ApalisLayer {
+            apalis: self.clone(),
+            queue: Arc::from(queue.into()),
+        }
+    }
+}
+
+/// Wraps an apalis job service with tracewire's consumer telemetry.
+#[derive(Debug, Clone)]
+pub struct ApalisLayer {
+    apalis: Apalis,
+    queue: Arc<str>,
+}
+
+impl<S> tower::Layer<S> for ApalisLayer {
+    type Service = ApalisService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ApalisService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`ApalisLayer`] produces.
+#[derive(Debug, Clone)]
+pub struct ApalisService<S> {
+    inner: S,
+    layer: ApalisLayer,
+}
+
+impl<S, Args> tower::Service<Task<Args>> for ApalisService<S>
+where
+    S: tower::Service<Task<Args>>,
+    S::Error: Display,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut PollContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, task: Task<Args>) -> Self::Future {
+        let ApalisLayer { apalis, queue } = self.layer.clone();
+        let ctx = task.ctx();
+        let producer = tracewire::propagation::extract_from(&MetadataRef(ctx.metadata()));
+        let (parent, links) = consumer_relations(apalis.mode, producer);
+        let mut attributes = vec![
+            KeyValue::new(attr::SYSTEM, SYSTEM),
+            KeyValue::new(attr::OPERATION_NAME, "process"),
+            KeyValue::new(attr::DESTINATION_NAME, queue.to_string()),
+        ];
+        let mut span_attributes = attributes.clone();
+        span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "process"));
+        if let Some(id) = ctx.task_id() {
+            span_attributes.push(KeyValue::new(attr::MESSAGE_ID, id.to_string()));
+        }
+        let attempt = ctx.attempt();
+        span_attributes.push(KeyValue::new(
+            "messaging.delivery.attempt",
+            i64::try_from(attempt).unwrap_or(i64::MAX),
+        ));
+        let retries_left = ctx.max_attempts().is_some_and(|max| attempt < max);
+        let cx = apalis.instruments.start_span(
+            format!("process {queue}"),
+            SpanKind::Consumer,
+            span_attributes,
+            &parent,
+            links,
+        );
+        let future = self.inner.call(task).with_context(cx.clone());
+        Box::pin(async move {
+            let start = Instant::now();
+            let result = future.await;
+            let span = cx.span();
+            let outcome = match &result {
+                Ok(_) => "success",
+                Err(e) => {
+                    attributes.push(KeyValue::new(attr::ERROR_TYPE, "handler_error"));
+                    span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "handler_error"));
+                    span.set_status(Status::error(e.to_string()));
+                    if retries_left { "retried" } else { "error" }
+                }
+            };
+            {
+                let _current = cx.clone().attach();
+                apalis
+                    .instruments
+                    .process_duration
+                    .record(start.elapsed().as_secs_f64(), &attributes);
+                attributes.push(KeyValue::new(attr::OUTCOME, outcome));
+                apalis.instruments.consumed.add(1, &attributes);
+            }
+            span.end();
+            result
+        })
+    }
+}
