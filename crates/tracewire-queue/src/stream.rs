@@ -12,7 +12,7 @@ use redis::AsyncCommands as _;
 use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply,
 };
-use tracewire::otel::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _};
+use tracewire::otel::trace::{FutureExt as _, Link, SpanKind, Status, TraceContextExt as _};
 use tracewire::otel::{Context, KeyValue};
 use tracewire_redis::{ServerInfo, TracedConnection};
 
@@ -244,6 +244,7 @@ impl StreamWorker {
         let work = async {
             let mut claim_cursor = "0-0".to_owned();
             while !*stop_rx.borrow() {
+                let (started, clock) = (std::time::SystemTime::now(), Instant::now());
                 // First what others left behind, then new entries.
                 let claimed: redis::RedisResult<StreamAutoClaimReply> = poller
                     .xautoclaim_options(
@@ -279,9 +280,26 @@ impl StreamWorker {
                 if let Ok(n) = poller.xlen::<_, i64>(&self.stream).await {
                     depth.store(n, Ordering::Relaxed);
                 }
+                let received = if entries.is_empty() {
+                    None
+                } else {
+                    let mut attributes = vec![
+                        KeyValue::new(attr::SYSTEM, "redis"),
+                        KeyValue::new(attr::CONSUMER_GROUP_NAME, self.group.clone()),
+                    ];
+                    RedisQueue::server_attributes(&server, &mut attributes);
+                    instruments.receive(&self.stream, attributes, started, clock.elapsed())
+                };
                 for entry in entries {
-                    self.process(entry, &mut traced, &handler, &instruments, &server)
-                        .await;
+                    self.process(
+                        entry,
+                        received.clone(),
+                        &mut traced,
+                        &handler,
+                        &instruments,
+                        &server,
+                    )
+                    .await;
                 }
             }
         };
@@ -295,6 +313,7 @@ impl StreamWorker {
     async fn process<F, Fut>(
         &self,
         entry: StreamId,
+        received: Option<Link>,
         traced: &mut TracedConnection<redis::aio::MultiplexedConnection>,
         handler: &Arc<F>,
         instruments: &Instruments,
@@ -314,7 +333,8 @@ impl StreamWorker {
             .collect();
         let payload = fields.get(PAYLOAD_FIELD).cloned().unwrap_or_default();
         let producer = tracewire::propagation::extract_from(&fields);
-        let (parent, links) = consumer_relations(self.mode, producer);
+        let (parent, mut links) = consumer_relations(self.mode, producer);
+        links.extend(received);
         let mut attributes = vec![
             KeyValue::new(attr::SYSTEM, "redis"),
             KeyValue::new(attr::OPERATION_NAME, "process"),

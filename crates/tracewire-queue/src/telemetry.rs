@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tracewire::metrics::{Counter, DURATION_BUCKETS, Histogram, counter, duration_histogram};
-use tracewire::otel::trace::{Link, SpanKind, TraceContextExt as _, Tracer as _};
+use tracewire::otel::trace::{Link, Span as _, SpanKind, TraceContextExt as _, Tracer as _};
 use tracewire::otel::{Context, KeyValue};
 use tracewire::otel_sdk::trace::SdkTracer;
 
@@ -20,6 +20,7 @@ pub mod attr {
     pub const MESSAGE_ID: &str = "messaging.message.id";
     pub const CONSUMER_GROUP_NAME: &str = "messaging.consumer.group.name";
     pub const CLIENT_ID: &str = "messaging.client.id";
+    pub const BATCH_MESSAGE_COUNT: &str = "messaging.batch.message_count";
     pub const ERROR_TYPE: &str = "error.type";
     pub const SERVER_ADDRESS: &str = "server.address";
     pub const SERVER_PORT: &str = "server.port";
@@ -149,6 +150,42 @@ impl Instruments {
             }
             None => parent.clone(),
         }
+    }
+
+    /// Records the `receive {destination}` CLIENT span of a pull that
+    /// returned a message (from `started`, `elapsed` long, blocking wait
+    /// included) and returns a link to it for the process span. Empty polls
+    /// record nothing: a blocking poll every few seconds per worker would
+    /// otherwise flood the trace store with spans that carry no message.
+    pub(crate) fn receive(
+        &self,
+        destination: &str,
+        mut attributes: Vec<KeyValue>,
+        started: std::time::SystemTime,
+        elapsed: std::time::Duration,
+    ) -> Option<Link> {
+        attributes.push(KeyValue::new(attr::OPERATION_NAME, "receive"));
+        attributes.push(KeyValue::new(
+            attr::DESTINATION_NAME,
+            destination.to_owned(),
+        ));
+        self.operation_duration
+            .record(elapsed.as_secs_f64(), &attributes);
+        let tracer = self.tracer.as_ref()?;
+        let mut span_attributes = attributes;
+        span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "receive"));
+        span_attributes.push(KeyValue::new(attr::BATCH_MESSAGE_COUNT, 1));
+        let mut span = tracer
+            .span_builder(format!("receive {destination}"))
+            .with_kind(SpanKind::Client)
+            .with_start_time(started)
+            .with_attributes(span_attributes)
+            .start_with_context(tracer, &Context::current());
+        let span_context = span.span_context().clone();
+        span.end_with_timestamp(started + elapsed);
+        span_context
+            .is_sampled()
+            .then(|| Link::with_context(span_context))
     }
 
     /// Runs `settle` (an ack or nack round trip) in a `{operation} {destination}`

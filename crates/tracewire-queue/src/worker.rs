@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands as _;
 use tracewire::otel::KeyValue;
-use tracewire::otel::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _};
+use tracewire::otel::trace::{FutureExt as _, Link, SpanKind, Status, TraceContextExt as _};
 use tracewire_redis::{ServerInfo, TracedConnection};
 
 use crate::envelope::Envelope;
@@ -243,6 +243,7 @@ impl Worker {
     {
         let processing = self.processing_list();
         while !*stop.borrow() {
+            let (started, clock) = (std::time::SystemTime::now(), Instant::now());
             let raw: Option<String> = match redis::cmd("BLMOVE")
                 .arg(&self.queue)
                 .arg(&processing)
@@ -259,7 +260,11 @@ impl Worker {
                 }
             };
             if let Some(raw) = raw {
-                self.process(&raw, &mut traced, &handler, &instruments, &server)
+                let mut attributes = vec![KeyValue::new(attr::SYSTEM, "redis")];
+                RedisQueue::server_attributes(&server, &mut attributes);
+                let received =
+                    instruments.receive(&self.queue, attributes, started, clock.elapsed());
+                self.process(&raw, received, &mut traced, &handler, &instruments, &server)
                     .await;
             }
         }
@@ -268,6 +273,7 @@ impl Worker {
     async fn process<F, Fut>(
         &self,
         raw: &str,
+        received: Option<Link>,
         traced: &mut TracedConnection<redis::aio::MultiplexedConnection>,
         handler: &Arc<F>,
         instruments: &Instruments,
@@ -277,7 +283,8 @@ impl Worker {
         Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
     {
         let mut envelope = Envelope::decode(raw);
-        let (parent, links) = consumer_relations(self.mode, envelope.context());
+        let (parent, mut links) = consumer_relations(self.mode, envelope.context());
+        links.extend(received);
         let mut attributes = vec![
             KeyValue::new(attr::SYSTEM, "redis"),
             KeyValue::new(attr::OPERATION_NAME, "process"),

@@ -195,10 +195,24 @@ async fn link_mode_keeps_the_producer_as_a_link() {
         process.span_context.trace_id(),
         send.span_context.trace_id()
     );
-    assert_eq!(process.links.links.len(), 1);
+    let receive = t.span(&format!("receive {queue}"));
+    assert_eq!(receive.span_kind, SpanKind::Client);
     assert_eq!(
-        process.links.links[0].span_context.span_id(),
-        send.span_context.span_id()
+        attribute(&receive, "messaging.operation.type")
+            .unwrap()
+            .to_string(),
+        "receive"
+    );
+    let linked: Vec<_> = process
+        .links
+        .links
+        .iter()
+        .map(|l| l.span_context.span_id())
+        .collect();
+    assert_eq!(
+        linked,
+        vec![send.span_context.span_id(), receive.span_context.span_id()],
+        "the producer's span, then the receive that fetched it"
     );
     clean(&client, &queue).await;
 }
