@@ -12,7 +12,7 @@ use tracewire::otel::propagation::{Extractor, Injector};
 use tracewire::otel::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _};
 use tracewire::otel::{Context, KeyValue};
 
-use crate::telemetry::{ContextMode, Instruments, attr, consumer_relations};
+use crate::telemetry::{attr, consumer_relations};
 use crate::worker::HandlerError;
 
 /// An AMQP header table as a propagation carrier (values as long strings).
@@ -66,48 +66,12 @@ fn publish_destination(exchange: &str, routing_key: &str) -> String {
     }
 }
 
-/// A RabbitMQ publisher and consumer helper with tracewire's telemetry.
-#[derive(Clone)]
-pub struct Amqp {
-    instruments: std::sync::Arc<Instruments>,
-    mode: ContextMode,
-}
-
-impl std::fmt::Debug for Amqp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Amqp")
-            .field("mode", &self.mode)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Amqp {
-    fn default() -> Self {
-        Self::with(
-            tracewire::sdk_tracer(crate::telemetry::SCOPE),
-            &tracewire::otel::global::meter(crate::telemetry::SCOPE),
-        )
-    }
+crate::telemetry::adapter! {
+    /// A RabbitMQ publisher and consumer helper with tracewire's telemetry.
+    pub struct Amqp;
 }
 
 impl Amqp {
-    /// With an explicit tracer and meter.
-    pub fn with(
-        tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
-        meter: &tracewire::otel::metrics::Meter,
-    ) -> Self {
-        Self {
-            instruments: Instruments::new(tracer, meter),
-            mode: ContextMode::Parent,
-        }
-    }
-
-    /// How consumer spans relate to the producer's.
-    pub fn context_mode(mut self, mode: ContextMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
     /// Publishes `payload` in a `publish {destination}` PRODUCER span whose
     /// context goes into the message's headers (existing headers are kept).
     pub async fn publish(
@@ -119,7 +83,7 @@ impl Amqp {
         properties: BasicProperties,
     ) -> lapin::Result<()> {
         let destination = publish_destination(exchange, routing_key);
-        let mut attributes = vec![
+        let attributes = vec![
             KeyValue::new(attr::SYSTEM, "rabbitmq"),
             KeyValue::new(attr::OPERATION_NAME, "publish"),
             KeyValue::new(attr::DESTINATION_NAME, destination.clone()),
@@ -161,20 +125,9 @@ impl Amqp {
         }
         .with_context(cx.clone())
         .await;
-        let span = cx.span();
-        if result.is_err() {
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, "publish_failed"));
-            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "publish_failed"));
-            span.set_status(Status::error(""));
-        }
-        {
-            let _current = cx.clone().attach();
-            self.instruments
-                .operation_duration
-                .record(start.elapsed().as_secs_f64(), &attributes);
-            self.instruments.sent.add(1, &attributes);
-        }
-        span.end();
+        let error_type = result.as_ref().err().map(|_| "publish_failed".to_owned());
+        self.instruments
+            .finish_send(&cx, attributes, start.elapsed(), error_type);
         result
     }
 

@@ -18,7 +18,7 @@ use tracewire::otel::propagation::{Extractor, Injector};
 use tracewire::otel::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _};
 use tracewire::otel::{Context, KeyValue};
 
-use crate::telemetry::{ContextMode, Instruments, attr, consumer_relations};
+use crate::telemetry::{attr, consumer_relations};
 
 /// `messaging.system` of apalis jobs (semconv allows custom values).
 const SYSTEM: &str = "apalis";
@@ -46,48 +46,12 @@ impl Extractor for MetadataRef<'_> {
     }
 }
 
-/// A traced producer of apalis jobs, and the factory of [`ApalisLayer`].
-#[derive(Clone)]
-pub struct Apalis {
-    instruments: Arc<Instruments>,
-    mode: ContextMode,
-}
-
-impl std::fmt::Debug for Apalis {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Apalis")
-            .field("mode", &self.mode)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Apalis {
-    fn default() -> Self {
-        Self::with(
-            tracewire::sdk_tracer(crate::telemetry::SCOPE),
-            &tracewire::otel::global::meter(crate::telemetry::SCOPE),
-        )
-    }
+crate::telemetry::adapter! {
+    /// A traced producer of apalis jobs, and the factory of [`ApalisLayer`].
+    pub struct Apalis;
 }
 
 impl Apalis {
-    /// With an explicit tracer and meter.
-    pub fn with(
-        tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
-        meter: &tracewire::otel::metrics::Meter,
-    ) -> Self {
-        Self {
-            instruments: Instruments::new(tracer, meter),
-            mode: ContextMode::Parent,
-        }
-    }
-
-    /// How consumer spans relate to the producer's.
-    pub fn context_mode(mut self, mode: ContextMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
     /// Pushes `args` to `sink` in a `send {queue}` PRODUCER span whose
     /// context travels in the task's metadata.
     pub async fn push<B, Args, Kind>(
@@ -99,7 +63,7 @@ impl Apalis {
     where
         B: TaskSink<Args, Kind>,
     {
-        let mut attributes = vec![
+        let attributes = vec![
             KeyValue::new(attr::SYSTEM, SYSTEM),
             KeyValue::new(attr::OPERATION_NAME, "send"),
             KeyValue::new(attr::DESTINATION_NAME, queue.to_owned()),
@@ -118,20 +82,9 @@ impl Apalis {
         let task = TaskBuilder::new(args).with_metadata(metadata).build();
         let start = Instant::now();
         let result = sink.push_task(task).with_context(cx.clone()).await;
-        let span = cx.span();
-        if let Err(e) = &result {
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, "publish_failed"));
-            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "publish_failed"));
-            span.set_status(Status::error(e.to_string()));
-        }
-        {
-            let _current = cx.clone().attach();
-            self.instruments
-                .operation_duration
-                .record(start.elapsed().as_secs_f64(), &attributes);
-            self.instruments.sent.add(1, &attributes);
-        }
-        span.end();
+        let error_type = result.as_ref().err().map(|_| "publish_failed".to_owned());
+        self.instruments
+            .finish_send(&cx, attributes, start.elapsed(), error_type);
         result
     }
 

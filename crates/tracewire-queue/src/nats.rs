@@ -10,7 +10,7 @@ use tracewire::otel::propagation::{Extractor, Injector};
 use tracewire::otel::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _};
 use tracewire::otel::{Context, KeyValue};
 
-use crate::telemetry::{ContextMode, Instruments, attr, consumer_relations};
+use crate::telemetry::{Instruments, attr, consumer_relations};
 use crate::worker::HandlerError;
 
 /// JetStream's de-duplication id header, recorded as `messaging.message.id`.
@@ -40,28 +40,9 @@ impl Extractor for HeadersRef<'_> {
     }
 }
 
-/// NATS publish and process helpers with tracewire's telemetry.
-#[derive(Clone)]
-pub struct Nats {
-    instruments: std::sync::Arc<Instruments>,
-    mode: ContextMode,
-}
-
-impl std::fmt::Debug for Nats {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Nats")
-            .field("mode", &self.mode)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for Nats {
-    fn default() -> Self {
-        Self::with(
-            tracewire::sdk_tracer(crate::telemetry::SCOPE),
-            &tracewire::otel::global::meter(crate::telemetry::SCOPE),
-        )
-    }
+crate::telemetry::adapter! {
+    /// NATS publish and process helpers with tracewire's telemetry.
+    pub struct Nats;
 }
 
 /// Starts a `publish {subject}` span and the headers carrying its context.
@@ -92,46 +73,6 @@ fn producer(
 }
 
 impl Nats {
-    /// With an explicit tracer and meter.
-    pub fn with(
-        tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
-        meter: &tracewire::otel::metrics::Meter,
-    ) -> Self {
-        Self {
-            instruments: Instruments::new(tracer, meter),
-            mode: ContextMode::Parent,
-        }
-    }
-
-    /// How consumer spans relate to the producer's.
-    pub fn context_mode(mut self, mode: ContextMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    fn finish_send<E>(
-        &self,
-        cx: Context,
-        mut attributes: Vec<KeyValue>,
-        start: Instant,
-        result: &Result<(), E>,
-    ) {
-        let span = cx.span();
-        if result.is_err() {
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, "publish_failed"));
-            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "publish_failed"));
-            span.set_status(Status::error(""));
-        }
-        {
-            let _current = cx.clone().attach();
-            self.instruments
-                .operation_duration
-                .record(start.elapsed().as_secs_f64(), &attributes);
-            self.instruments.sent.add(1, &attributes);
-        }
-        span.end();
-    }
-
     /// Publishes on core NATS in a PRODUCER span; its context goes in the headers.
     pub async fn publish(
         &self,
@@ -158,7 +99,9 @@ impl Nats {
             .publish_with_headers(subject.to_owned(), headers, payload)
             .with_context(cx.clone())
             .await;
-        self.finish_send(cx, attributes, start, &result);
+        let error_type = result.as_ref().err().map(|_| "publish_failed".to_owned());
+        self.instruments
+            .finish_send(&cx, attributes, start.elapsed(), error_type);
         result
     }
 
@@ -194,7 +137,9 @@ impl Nats {
         }
         .with_context(cx.clone())
         .await;
-        self.finish_send(cx, attributes, start, &result);
+        let error_type = result.as_ref().err().map(|_| "publish_failed".to_owned());
+        self.instruments
+            .finish_send(&cx, attributes, start.elapsed(), error_type);
         result
     }
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use redis::AsyncCommands as _;
-use tracewire::otel::trace::{SpanKind, Status, TraceContextExt as _};
+use tracewire::otel::trace::SpanKind;
 use tracewire::otel::{Context, KeyValue};
 use tracewire_redis::{ServerInfo, TracedConnection};
 
@@ -76,6 +76,14 @@ impl RedisQueue {
         })
     }
 
+    /// `error.type` of a failed send: the Redis error code, or `send_failed`.
+    pub(crate) fn send_error_type<T>(result: &redis::RedisResult<T>) -> Option<String> {
+        result
+            .as_ref()
+            .err()
+            .map(|e| e.code().unwrap_or("send_failed").to_owned())
+    }
+
     pub(crate) fn server_attributes(server: &ServerInfo, into: &mut Vec<KeyValue>) {
         if let Some(address) = &server.address {
             into.push(KeyValue::new(attr::SERVER_ADDRESS, address.clone()));
@@ -116,21 +124,9 @@ impl RedisQueue {
             cx.clone(),
         )
         .await;
-        if let Err(e) = &result {
-            let kind = e.code().unwrap_or("send_failed").to_owned();
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, kind.clone()));
-            cx.span()
-                .set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
-            cx.span().set_status(Status::error(""));
-        }
-        {
-            let _current = cx.clone().attach();
-            self.instruments
-                .operation_duration
-                .record(start.elapsed().as_secs_f64(), &attributes);
-            self.instruments.sent.add(1, &attributes);
-        }
-        cx.span().end();
+        let error_type = Self::send_error_type(&result);
+        self.instruments
+            .finish_send(&cx, attributes, start.elapsed(), error_type);
         result.map(|()| id)
     }
 }

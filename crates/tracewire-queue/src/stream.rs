@@ -102,24 +102,13 @@ impl RedisStream {
         let result: redis::RedisResult<String> = async { conn.xadd(stream, "*", &entry).await }
             .with_context(cx.clone())
             .await;
-        let span = cx.span();
-        match &result {
-            Ok(id) => span.set_attribute(KeyValue::new(attr::MESSAGE_ID, id.clone())),
-            Err(e) => {
-                let kind = e.code().unwrap_or("send_failed").to_owned();
-                attributes.push(KeyValue::new(attr::ERROR_TYPE, kind.clone()));
-                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
-                span.set_status(Status::error(""));
-            }
+        if let Ok(id) = &result {
+            cx.span()
+                .set_attribute(KeyValue::new(attr::MESSAGE_ID, id.clone()));
         }
-        {
-            let _current = cx.clone().attach();
-            self.instruments
-                .operation_duration
-                .record(start.elapsed().as_secs_f64(), &attributes);
-            self.instruments.sent.add(1, &attributes);
-        }
-        span.end();
+        let error_type = RedisQueue::send_error_type(&result);
+        self.instruments
+            .finish_send(&cx, attributes, start.elapsed(), error_type);
         result
     }
 }

@@ -42,6 +42,59 @@ pub enum ContextMode {
     Link,
 }
 
+/// Declares a transport adapter: its telemetry handles and context mode,
+/// `Debug`, `Default` (the global tracewire providers), `with` (explicit
+/// tracer and meter) and `context_mode` — the same for every transport.
+#[cfg(any(feature = "amqp", feature = "nats", feature = "apalis"))]
+macro_rules! adapter {
+    ($(#[$doc:meta])* pub struct $name:ident;) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            instruments: std::sync::Arc<$crate::telemetry::Instruments>,
+            mode: $crate::telemetry::ContextMode,
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("mode", &self.mode)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::with(
+                    tracewire::sdk_tracer($crate::telemetry::SCOPE),
+                    &tracewire::otel::global::meter($crate::telemetry::SCOPE),
+                )
+            }
+        }
+
+        impl $name {
+            /// With an explicit tracer and meter.
+            pub fn with(
+                tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
+                meter: &tracewire::otel::metrics::Meter,
+            ) -> Self {
+                Self {
+                    instruments: $crate::telemetry::Instruments::new(tracer, meter),
+                    mode: $crate::telemetry::ContextMode::Parent,
+                }
+            }
+
+            /// How consumer spans relate to the producer's.
+            pub fn context_mode(mut self, mode: $crate::telemetry::ContextMode) -> Self {
+                self.mode = mode;
+                self
+            }
+        }
+    };
+}
+#[cfg(any(feature = "amqp", feature = "nats", feature = "apalis"))]
+pub(crate) use adapter;
+
 /// Backlog cells keyed by (messaging system, destination).
 pub(crate) type DepthCells = HashMap<(&'static str, String), Arc<AtomicI64>>;
 
@@ -152,6 +205,31 @@ impl Instruments {
         }
     }
 
+    /// Ends the producer span in `cx`: a failed send puts `error_type` on the
+    /// span and the metrics; then the send is timed and counted under the
+    /// span's context (so a sampled span becomes the exemplar).
+    pub(crate) fn finish_send(
+        &self,
+        cx: &Context,
+        mut attributes: Vec<KeyValue>,
+        elapsed: std::time::Duration,
+        error_type: Option<String>,
+    ) {
+        let span = cx.span();
+        if let Some(kind) = error_type {
+            attributes.push(KeyValue::new(attr::ERROR_TYPE, kind.clone()));
+            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
+            span.set_status(tracewire::otel::trace::Status::error(""));
+        }
+        {
+            let _current = cx.clone().attach();
+            self.operation_duration
+                .record(elapsed.as_secs_f64(), &attributes);
+            self.sent.add(1, &attributes);
+        }
+        span.end();
+    }
+
     /// Records the `receive {destination}` CLIENT span of a pull that
     /// returned a message (from `started`, `elapsed` long, blocking wait
     /// included) and returns a link to it for the process span. Empty polls
@@ -191,6 +269,7 @@ impl Instruments {
     /// Runs `settle` (an ack or nack round trip) in a `{operation} {destination}`
     /// CLIENT span of type `settle` under `parent` (the process span), and
     /// records it in `messaging.client.operation.duration`.
+    #[cfg(any(feature = "amqp", feature = "nats"))]
     pub(crate) async fn settle<T, E: std::fmt::Display>(
         &self,
         system: &'static str,
