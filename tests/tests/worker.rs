@@ -21,12 +21,11 @@ fn worker_example_keeps_one_trace_from_request_to_database() {
     let mut conn = match client.get_connection() {
         Ok(conn) => conn,
         Err(e) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "Redis is required in CI: {e}"
-            );
-            eprintln!(
-                "\n*** SKIPPED worker_example_keeps_one_trace_from_request_to_database: no Redis at {redis_url} ***\n"
+            tracewire::testing::service_unavailable(
+                "Redis",
+                &redis_url,
+                "worker_example_keeps_one_trace_from_request_to_database",
+                &e,
             );
             return;
         }

@@ -83,13 +83,7 @@ impl Amqp {
         properties: BasicProperties,
     ) -> lapin::Result<()> {
         let destination = publish_destination(exchange, routing_key);
-        let attributes = vec![
-            KeyValue::new(attr::SYSTEM, "rabbitmq"),
-            KeyValue::new(attr::OPERATION_NAME, "publish"),
-            KeyValue::new(attr::DESTINATION_NAME, destination.clone()),
-        ];
-        let mut span_attributes = attributes.clone();
-        span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "send"));
+        let mut span_attributes = Vec::new();
         if !routing_key.is_empty() {
             span_attributes.push(KeyValue::new(
                 "messaging.rabbitmq.destination.routing_key",
@@ -99,36 +93,31 @@ impl Amqp {
         if let Some(id) = properties.message_id() {
             span_attributes.push(KeyValue::new(attr::MESSAGE_ID, id.as_str().to_owned()));
         }
-        let cx = self.instruments.start_span(
-            format!("publish {destination}"),
-            SpanKind::Producer,
-            span_attributes,
-            &Context::current(),
+        let (cx, attributes) = self.instruments.start_send(
+            "rabbitmq",
+            "publish",
+            &destination,
             Vec::new(),
+            span_attributes,
         );
         let mut headers = properties.headers().clone().unwrap_or_default();
         tracewire::propagation::inject_into(&cx, &mut HeaderTable(&mut headers));
         let properties = properties.with_headers(headers);
-        let start = Instant::now();
-        let result = async {
-            channel
-                .basic_publish(
-                    ShortString::from(exchange.to_owned()),
-                    ShortString::from(routing_key.to_owned()),
-                    BasicPublishOptions::default(),
-                    payload,
-                    properties,
-                )
-                .await?
-                .await
-                .map(|_| ())
-        }
-        .with_context(cx.clone())
-        .await;
-        let error_type = result.as_ref().err().map(|_| "publish_failed".to_owned());
         self.instruments
-            .finish_send(&cx, attributes, start.elapsed(), error_type);
-        result
+            .publish(cx, attributes, async {
+                channel
+                    .basic_publish(
+                        ShortString::from(exchange.to_owned()),
+                        ShortString::from(routing_key.to_owned()),
+                        BasicPublishOptions::default(),
+                        payload,
+                        properties,
+                    )
+                    .await?
+                    .await
+                    .map(|_| ())
+            })
+            .await
     }
 
     /// Handles one delivery from `queue` in a `process {queue}` CONSUMER span

@@ -14,9 +14,9 @@ use apalis_core::backend::{TaskSink, TaskSinkError};
 use apalis_core::task::Task;
 use apalis_core::task::builder::TaskBuilder;
 use apalis_core::task::metadata::MetadataStore;
+use tracewire::otel::KeyValue;
 use tracewire::otel::propagation::{Extractor, Injector};
 use tracewire::otel::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _};
-use tracewire::otel::{Context, KeyValue};
 
 use crate::telemetry::{attr, consumer_relations};
 
@@ -63,29 +63,15 @@ impl Apalis {
     where
         B: TaskSink<Args, Kind>,
     {
-        let attributes = vec![
-            KeyValue::new(attr::SYSTEM, SYSTEM),
-            KeyValue::new(attr::OPERATION_NAME, "send"),
-            KeyValue::new(attr::DESTINATION_NAME, queue.to_owned()),
-        ];
-        let mut span_attributes = attributes.clone();
-        span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "send"));
-        let cx = self.instruments.start_span(
-            format!("send {queue}"),
-            SpanKind::Producer,
-            span_attributes,
-            &Context::current(),
-            Vec::new(),
-        );
+        let (cx, attributes) =
+            self.instruments
+                .start_send(SYSTEM, "send", queue, Vec::new(), Vec::new());
         let mut metadata = MetadataStore::new();
         tracewire::propagation::inject_into(&cx, &mut MetadataCarrier(&mut metadata));
         let task = TaskBuilder::new(args).with_metadata(metadata).build();
-        let start = Instant::now();
-        let result = sink.push_task(task).with_context(cx.clone()).await;
-        let error_type = result.as_ref().err().map(|_| "publish_failed".to_owned());
         self.instruments
-            .finish_send(&cx, attributes, start.elapsed(), error_type);
-        result
+            .publish(cx, attributes, sink.push_task(task))
+            .await
     }
 
     /// A tower layer for `WorkerBuilder::layer` that runs each job of

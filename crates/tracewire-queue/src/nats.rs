@@ -51,22 +51,15 @@ fn producer(
     subject: &str,
     mut headers: HeaderMap,
 ) -> (Context, HeaderMap, Vec<KeyValue>) {
-    let attributes = vec![
-        KeyValue::new(attr::SYSTEM, "nats"),
-        KeyValue::new(attr::OPERATION_NAME, "publish"),
-        KeyValue::new(attr::DESTINATION_NAME, subject.to_owned()),
-    ];
-    let mut span_attributes = attributes.clone();
-    span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "send"));
-    if let Some(id) = headers.get(MESSAGE_ID_HEADER) {
-        span_attributes.push(KeyValue::new(attr::MESSAGE_ID, id.as_str().to_owned()));
-    }
-    let cx = instruments.start_span(
-        format!("publish {subject}"),
-        SpanKind::Producer,
-        span_attributes,
-        &Context::current(),
+    let message_id = headers
+        .get(MESSAGE_ID_HEADER)
+        .map(|id| KeyValue::new(attr::MESSAGE_ID, id.as_str().to_owned()));
+    let (cx, attributes) = instruments.start_send(
+        "nats",
+        "publish",
+        subject,
         Vec::new(),
+        message_id.into_iter().collect(),
     );
     tracewire::propagation::inject_into(&cx, &mut Headers(&mut headers));
     (cx, headers, attributes)
@@ -94,15 +87,13 @@ impl Nats {
         payload: bytes::Bytes,
     ) -> Result<(), async_nats::PublishError> {
         let (cx, headers, attributes) = producer(&self.instruments, subject, headers);
-        let start = Instant::now();
-        let result = client
-            .publish_with_headers(subject.to_owned(), headers, payload)
-            .with_context(cx.clone())
-            .await;
-        let error_type = result.as_ref().err().map(|_| "publish_failed".to_owned());
         self.instruments
-            .finish_send(&cx, attributes, start.elapsed(), error_type);
-        result
+            .publish(
+                cx,
+                attributes,
+                client.publish_with_headers(subject.to_owned(), headers, payload),
+            )
+            .await
     }
 
     /// Publishes to JetStream and waits for the stream's acknowledgement.
@@ -127,20 +118,15 @@ impl Nats {
         payload: bytes::Bytes,
     ) -> Result<(), async_nats::jetstream::context::PublishError> {
         let (cx, headers, attributes) = producer(&self.instruments, subject, headers);
-        let start = Instant::now();
-        let result = async {
-            context
-                .publish_with_headers(subject.to_owned(), headers, payload)
-                .await?
-                .await
-                .map(|_| ())
-        }
-        .with_context(cx.clone())
-        .await;
-        let error_type = result.as_ref().err().map(|_| "publish_failed".to_owned());
         self.instruments
-            .finish_send(&cx, attributes, start.elapsed(), error_type);
-        result
+            .publish(cx, attributes, async {
+                context
+                    .publish_with_headers(subject.to_owned(), headers, payload)
+                    .await?
+                    .await
+                    .map(|_| ())
+            })
+            .await
     }
 
     fn start_process(

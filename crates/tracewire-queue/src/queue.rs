@@ -5,8 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use redis::AsyncCommands as _;
-use tracewire::otel::trace::SpanKind;
-use tracewire::otel::{Context, KeyValue};
+use tracewire::otel::KeyValue;
 use tracewire_redis::{ServerInfo, TracedConnection};
 
 use crate::envelope::Envelope;
@@ -100,21 +99,14 @@ impl RedisQueue {
         payload: impl Into<String>,
     ) -> redis::RedisResult<String> {
         let id = message_id();
-        let mut attributes = vec![
-            KeyValue::new(attr::SYSTEM, "redis"),
-            KeyValue::new(attr::OPERATION_NAME, "send"),
-            KeyValue::new(attr::DESTINATION_NAME, queue.to_owned()),
-        ];
-        Self::server_attributes(&self.server, &mut attributes);
-        let mut span_attributes = attributes.clone();
-        span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "send"));
-        span_attributes.push(KeyValue::new(attr::MESSAGE_ID, id.clone()));
-        let cx = self.instruments.start_span(
-            format!("send {queue}"),
-            SpanKind::Producer,
-            span_attributes,
-            &Context::current(),
-            Vec::new(),
+        let mut server = Vec::new();
+        Self::server_attributes(&self.server, &mut server);
+        let (cx, attributes) = self.instruments.start_send(
+            "redis",
+            "send",
+            queue,
+            server,
+            vec![KeyValue::new(attr::MESSAGE_ID, id.clone())],
         );
         let envelope = Envelope::new(id.clone(), payload.into(), &cx);
         let start = Instant::now();

@@ -12,8 +12,8 @@ use redis::AsyncCommands as _;
 use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply,
 };
+use tracewire::otel::KeyValue;
 use tracewire::otel::trace::{FutureExt as _, Link, SpanKind, Status, TraceContextExt as _};
-use tracewire::otel::{Context, KeyValue};
 use tracewire_redis::{ServerInfo, TracedConnection};
 
 use crate::queue::RedisQueue;
@@ -78,21 +78,11 @@ impl RedisStream {
         stream: &str,
         payload: impl Into<String>,
     ) -> redis::RedisResult<String> {
-        let mut attributes = vec![
-            KeyValue::new(attr::SYSTEM, "redis"),
-            KeyValue::new(attr::OPERATION_NAME, "send"),
-            KeyValue::new(attr::DESTINATION_NAME, stream.to_owned()),
-        ];
-        RedisQueue::server_attributes(&self.server, &mut attributes);
-        let mut span_attributes = attributes.clone();
-        span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "send"));
-        let cx = self.instruments.start_span(
-            format!("send {stream}"),
-            SpanKind::Producer,
-            span_attributes,
-            &Context::current(),
-            Vec::new(),
-        );
+        let mut server = Vec::new();
+        RedisQueue::server_attributes(&self.server, &mut server);
+        let (cx, attributes) =
+            self.instruments
+                .start_send("redis", "send", stream, server, Vec::new());
         let mut fields: HashMap<String, String> = HashMap::new();
         tracewire::propagation::inject_into(&cx, &mut fields);
         let mut entry: Vec<(String, String)> = vec![(PAYLOAD_FIELD.to_owned(), payload.into())];

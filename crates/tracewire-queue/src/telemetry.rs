@@ -205,6 +205,55 @@ impl Instruments {
         }
     }
 
+    /// Starts the `{operation} {destination}` PRODUCER span under the current
+    /// context. `metric_attributes` (e.g. `server.*`) go on the span and the
+    /// metrics, `span_attributes` (e.g. the message id) on the span only.
+    /// Returns the span's context and the attributes for [`Self::finish_send`].
+    pub(crate) fn start_send(
+        &self,
+        system: &'static str,
+        operation: &'static str,
+        destination: &str,
+        metric_attributes: Vec<KeyValue>,
+        span_attributes: Vec<KeyValue>,
+    ) -> (Context, Vec<KeyValue>) {
+        let mut attributes = vec![
+            KeyValue::new(attr::SYSTEM, system),
+            KeyValue::new(attr::OPERATION_NAME, operation),
+            KeyValue::new(attr::DESTINATION_NAME, destination.to_owned()),
+        ];
+        attributes.extend(metric_attributes);
+        let mut on_span = attributes.clone();
+        on_span.push(KeyValue::new(attr::OPERATION_TYPE, "send"));
+        on_span.extend(span_attributes);
+        let cx = self.start_span(
+            format!("{operation} {destination}"),
+            SpanKind::Producer,
+            on_span,
+            &Context::current(),
+            Vec::new(),
+        );
+        (cx, attributes)
+    }
+
+    /// Runs the broker call `send` under the producer span `cx` and finishes
+    /// the span with [`Self::finish_send`]; any failure is `publish_failed`
+    /// (the client libraries' errors carry no stable code).
+    #[cfg(any(feature = "amqp", feature = "nats", feature = "apalis"))]
+    pub(crate) async fn publish<T, E>(
+        &self,
+        cx: Context,
+        attributes: Vec<KeyValue>,
+        send: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        use tracewire::otel::trace::FutureExt as _;
+        let start = std::time::Instant::now();
+        let result = send.with_context(cx.clone()).await;
+        let error_type = result.as_ref().err().map(|_| "publish_failed".to_owned());
+        self.finish_send(&cx, attributes, start.elapsed(), error_type);
+        result
+    }
+
     /// Ends the producer span in `cx`: a failed send puts `error_type` on the
     /// span and the metrics; then the send is timed and counted under the
     /// span's context (so a sampled span becomes the exemplar).

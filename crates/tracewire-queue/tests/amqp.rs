@@ -12,8 +12,10 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tracewire::otel::propagation::Injector as _;
-use tracewire::otel::trace::{SpanId, SpanKind, Status};
-use tracewire::testing::{TestTelemetry, assert_child_of, attribute};
+use tracewire::otel::trace::{SpanKind, Status};
+use tracewire::testing::{
+    TestTelemetry, assert_child_of, assert_linked_to, assert_new_trace, attribute,
+};
 use tracewire_queue::ContextMode;
 use tracewire_queue::amqp::{Amqp, HeaderTable};
 
@@ -23,14 +25,22 @@ async fn connect(test: &str) -> Option<Connection> {
     match Connection::connect(&url, ConnectionProperties::default()).await {
         Ok(conn) => Some(conn),
         Err(e) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "RabbitMQ at {url} is required in CI: {e}"
-            );
-            eprintln!("\n*** SKIPPED {test}: no RabbitMQ at {url} ({e}) ***\n");
+            tracewire::testing::service_unavailable("RabbitMQ", &url, test, &e);
             None
         }
     }
+}
+
+/// Declares `queue` (durable until the test deletes it).
+async fn declare(channel: &Channel, queue: &str) {
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -41,17 +51,7 @@ async fn a_published_message_is_processed_in_the_same_trace() {
     };
     let channel = conn.create_channel().await.unwrap();
     let queue = format!("tracewire-test-{}", std::process::id());
-    channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    declare(&channel, &queue).await;
     let amqp = Amqp::with(
         Some(t.tracer("tracewire-queue")),
         &t.telemetry.meter("tracewire-queue"),
@@ -170,14 +170,7 @@ async fn depth_link_mode_and_malformed_headers() {
     };
     let channel = conn.create_channel().await.unwrap();
     let queue = format!("tracewire-test-depth-{}", std::process::id());
-    channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    declare(&channel, &queue).await;
     let amqp = Amqp::with(
         Some(t.tracer("tracewire-queue")),
         &t.telemetry.meter("tracewire-queue"),
@@ -212,22 +205,13 @@ async fn depth_link_mode_and_malformed_headers() {
         vec![queue.clone()],
         Duration::from_millis(50),
     );
-    let mut depth = String::new();
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let metrics = t.metrics_text();
-        if let Some(line) = metrics
-            .lines()
-            .find(|l| l.starts_with("messaging_queue_depth{") && l.contains(&queue))
-        {
-            depth = line.to_owned();
-            if depth.ends_with(" 2") {
-                break;
-            }
-        }
-    }
+    let depth = t
+        .wait_for_metric_line(|l| {
+            l.starts_with("messaging_queue_depth{") && l.contains(&queue) && l.ends_with(" 2")
+        })
+        .await
+        .unwrap_or_else(|| panic!("two messages wait: {}", t.metrics_text()));
     assert!(depth.contains("messaging_system=\"rabbitmq\""), "{depth}");
-    assert!(depth.ends_with(" 2"), "two messages wait: {depth}");
     observer.abort();
 
     for _ in 0..2 {
@@ -244,21 +228,8 @@ async fn depth_link_mode_and_malformed_headers() {
         .collect();
     assert_eq!(processes.len(), 2);
     let (linked, malformed) = (processes[0], processes[1]);
-    assert_ne!(
-        linked.span_context.trace_id(),
-        publish.span_context.trace_id(),
-        "link mode: a trace of its own"
-    );
-    assert_eq!(linked.links.links.len(), 1);
-    assert_eq!(
-        linked.links.links[0].span_context.span_id(),
-        publish.span_context.span_id()
-    );
-    assert_eq!(malformed.parent_span_id, SpanId::INVALID);
-    assert!(
-        malformed.links.links.is_empty(),
-        "a malformed traceparent is ignored: new trace, no link"
-    );
+    assert_linked_to(linked, &publish);
+    assert_new_trace(malformed);
     let _ = channel
         .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
         .await;

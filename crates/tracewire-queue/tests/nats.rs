@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, stream};
 use futures_util::StreamExt;
-use tracewire::otel::trace::{SpanId, SpanKind, Status};
-use tracewire::testing::{TestTelemetry, assert_child_of, attribute};
+use tracewire::otel::trace::{SpanKind, Status};
+use tracewire::testing::{
+    TestTelemetry, assert_child_of, assert_linked_to, assert_new_trace, attribute,
+};
 use tracewire_queue::ContextMode;
 use tracewire_queue::nats::Nats;
 
@@ -19,14 +21,35 @@ async fn connect(test: &str) -> Option<async_nats::Client> {
     match options.connect(&url).await {
         Ok(client) => Some(client),
         Err(e) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "NATS at {url} is required in CI: {e}"
-            );
-            eprintln!("\n*** SKIPPED {test}: no NATS at {url} ({e}) ***\n");
+            tracewire::testing::service_unavailable("NATS", &url, test, &e);
             None
         }
     }
+}
+
+/// A fresh stream `name` over `subject` with a durable pull consumer `workers`.
+async fn stream_with_consumer(
+    js: &jetstream::Context,
+    name: &str,
+    subject: &str,
+) -> jetstream::consumer::PullConsumer {
+    let _ = js.delete_stream(name).await;
+    let stream = js
+        .create_stream(stream::Config {
+            name: name.to_owned(),
+            subjects: vec![subject.to_owned()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    stream
+        .create_consumer(pull::Config {
+            durable_name: Some("workers".into()),
+            ack_wait: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
 }
 
 fn nats(t: &TestTelemetry) -> Nats {
@@ -121,23 +144,7 @@ async fn a_jetstream_message_is_acked_on_success_and_redelivered_on_failure() {
     let js = jetstream::new(client);
     let name = format!("TRACEWIRE_TEST_{}", std::process::id());
     let subject = format!("tracewire.test.js.{}", std::process::id());
-    let _ = js.delete_stream(&name).await;
-    let stream = js
-        .create_stream(stream::Config {
-            name: name.clone(),
-            subjects: vec![subject.clone()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let consumer = stream
-        .create_consumer(pull::Config {
-            durable_name: Some("workers".into()),
-            ack_wait: Duration::from_secs(30),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let consumer = stream_with_consumer(&js, &name, &subject).await;
     let nats = nats(&t);
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", "order-7");
@@ -248,22 +255,7 @@ async fn depth_link_mode_and_malformed_headers() {
     let js = jetstream::new(client.clone());
     let name = format!("TRACEWIRE_DEPTH_{}", std::process::id());
     let subject = format!("tracewire.test.depth.{}", std::process::id());
-    let _ = js.delete_stream(&name).await;
-    let stream = js
-        .create_stream(stream::Config {
-            name: name.clone(),
-            subjects: vec![subject.clone()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let consumer = stream
-        .create_consumer(pull::Config {
-            durable_name: Some("workers".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let consumer = stream_with_consumer(&js, &name, &subject).await;
     let nats = nats(&t).context_mode(ContextMode::Link);
 
     tracing::Instrument::instrument(
@@ -282,22 +274,13 @@ async fn depth_link_mode_and_malformed_headers() {
         .unwrap();
 
     let observer = nats.observe_depth(consumer.clone(), Duration::from_millis(50));
-    let mut depth = String::new();
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let metrics = t.metrics_text();
-        if let Some(line) = metrics
-            .lines()
-            .find(|l| l.starts_with("messaging_queue_depth{") && l.contains(&name))
-        {
-            depth = line.to_owned();
-            if depth.ends_with(" 2") {
-                break;
-            }
-        }
-    }
+    let depth = t
+        .wait_for_metric_line(|l| {
+            l.starts_with("messaging_queue_depth{") && l.contains(&name) && l.ends_with(" 2")
+        })
+        .await
+        .unwrap_or_else(|| panic!("two messages wait: {}", t.metrics_text()));
     assert!(depth.contains("messaging_system=\"nats\""), "{depth}");
-    assert!(depth.ends_with(" 2"), "two messages wait: {depth}");
     observer.abort();
 
     let mut batch = consumer
@@ -321,20 +304,7 @@ async fn depth_link_mode_and_malformed_headers() {
         .collect();
     assert_eq!(processes.len(), 2);
     let (linked, malformed) = (processes[0], processes[1]);
-    assert_ne!(
-        linked.span_context.trace_id(),
-        publish.span_context.trace_id(),
-        "link mode: a trace of its own"
-    );
-    assert_eq!(linked.links.links.len(), 1);
-    assert_eq!(
-        linked.links.links[0].span_context.span_id(),
-        publish.span_context.span_id()
-    );
-    assert_eq!(malformed.parent_span_id, SpanId::INVALID);
-    assert!(
-        malformed.links.links.is_empty(),
-        "a malformed traceparent is ignored: new trace, no link"
-    );
+    assert_linked_to(linked, &publish);
+    assert_new_trace(malformed);
     js.delete_stream(&name).await.unwrap();
 }

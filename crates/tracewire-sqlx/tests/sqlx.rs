@@ -21,14 +21,6 @@ fn text(v: Option<Value>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
-fn skip_or_fail(what: &str, url: &str, e: &sqlx::Error, test: &str) {
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{what} at {url} is required in CI: {e}"
-    );
-    eprintln!("\n*** SKIPPED {test}: no {what} at {url} ({e}) ***\n");
-}
-
 async fn postgres(t: &TestTelemetry, test: &str) -> Option<TracedPool<sqlx::Postgres>> {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
@@ -39,7 +31,7 @@ async fn postgres(t: &TestTelemetry, test: &str) -> Option<TracedPool<sqlx::Post
     {
         Ok(pool) => Some(TracedPool::with_options(pool, options(t))),
         Err(e) => {
-            skip_or_fail("PostgreSQL", &url, &e, test);
+            tracewire::testing::service_unavailable("PostgreSQL", &url, test, &e);
             None
         }
     }
@@ -279,7 +271,14 @@ async fn mariadb_through_the_mysql_driver() {
         std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into());
     let pool = match sqlx::MySqlPool::connect(&url).await {
         Ok(pool) => TracedPool::with_options(pool, options(&t).system("mariadb")),
-        Err(e) => return skip_or_fail("MariaDB", &url, &e, "mariadb_through_the_mysql_driver"),
+        Err(e) => {
+            return tracewire::testing::service_unavailable(
+                "MariaDB",
+                &url,
+                "mariadb_through_the_mysql_driver",
+                &e,
+            );
+        }
     };
     let notes = table("notes");
     sqlx::query(sql(format!(

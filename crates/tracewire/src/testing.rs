@@ -146,6 +146,19 @@ impl TestTelemetry {
             .collect()
     }
 
+    /// The first exposition line satisfying `matches`, polled every 20 ms
+    /// for up to 5 s (for values a background task refreshes); `None` if
+    /// none appeared. Async so that the refreshing task keeps running.
+    pub async fn wait_for_metric_line(&self, matches: impl Fn(&str) -> bool) -> Option<String> {
+        for _ in 0..250 {
+            if let Some(line) = self.metrics_text().lines().find(|l| matches(l)) {
+                return Some(line.to_owned());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        None
+    }
+
     /// The Prometheus exposition (OpenMetrics) of the telemetry's metrics.
     pub fn metrics_text(&self) -> String {
         self.telemetry
@@ -192,4 +205,58 @@ impl opentelemetry_sdk::trace::SpanExporter for DiscardingSpanExporter {
         std::hint::black_box(batch);
         Ok(())
     }
+}
+
+/// What a test does when the backing service it needs cannot be reached:
+/// under `CI=true` it fails (a missing service in CI is a broken setup, never
+/// a silent pass); elsewhere it prints a loud skip line naming the test, the
+/// service and the address, and the caller returns.
+///
+/// # Panics
+/// When `CI=true`.
+pub fn service_unavailable(service: &str, url: &str, test: &str, error: &dyn std::fmt::Display) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{service} at {url} is required for {test} in CI: {error}"
+    );
+    eprintln!("\n*** SKIPPED {test}: no {service} at {url} ({error}) ***\n");
+}
+
+/// Asserts that `consumer` is in a trace of its own that links to
+/// `producer` (the messaging link mode).
+///
+/// # Panics
+/// When it is in the producer's trace or has no link to it.
+pub fn assert_linked_to(consumer: &SpanData, producer: &SpanData) {
+    assert_ne!(
+        consumer.span_context.trace_id(),
+        producer.span_context.trace_id(),
+        "{} is in {}'s trace",
+        consumer.name,
+        producer.name
+    );
+    assert!(
+        consumer
+            .links
+            .iter()
+            .any(|l| l.span_context.span_id() == producer.span_context.span_id()),
+        "{} has no link to {}",
+        consumer.name,
+        producer.name
+    );
+}
+
+/// Asserts that `span` starts a new trace: no parent and no links (what a
+/// message with missing or malformed trace context gets).
+///
+/// # Panics
+/// When it has a parent or a link.
+pub fn assert_new_trace(span: &SpanData) {
+    assert_eq!(
+        span.parent_span_id,
+        opentelemetry::trace::SpanId::INVALID,
+        "{} has a parent",
+        span.name
+    );
+    assert!(span.links.is_empty(), "{} has links", span.name);
 }
