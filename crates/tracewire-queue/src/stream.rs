@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands as _;
 use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply,
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamInfoGroupsReply,
+    StreamReadOptions, StreamReadReply,
 };
 use tracewire::otel::KeyValue;
 use tracewire::otel::trace::{FutureExt as _, Link, SpanKind, Status, TraceContextExt as _};
@@ -256,7 +257,7 @@ impl StreamWorker {
                         .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
                         .unwrap_or_default();
                 }
-                if let Ok(n) = poller.xlen::<_, i64>(&self.stream).await {
+                if let Some(n) = self.backlog(&mut poller).await {
                     depth.store(n, Ordering::Relaxed);
                 }
                 let received = if entries.is_empty() {
@@ -287,6 +288,20 @@ impl StreamWorker {
             let _ = stop_tx.send(true);
         });
         Ok(())
+    }
+
+    /// Entries this group has not finished: its `lag` (not yet delivered)
+    /// plus `pending` (delivered, not acknowledged), from `XINFO GROUPS`.
+    /// `XLEN` would keep counting acknowledged entries the stream retains.
+    /// Where the server cannot tell the lag (before Redis 7, or after
+    /// deletions in the middle of the stream), `XLEN` is the fallback.
+    async fn backlog(&self, conn: &mut redis::aio::MultiplexedConnection) -> Option<i64> {
+        let groups: StreamInfoGroupsReply = conn.xinfo_groups(&self.stream).await.ok()?;
+        let group = groups.groups.iter().find(|g| g.name == self.group)?;
+        match group.lag {
+            Some(lag) => i64::try_from(lag + group.pending).ok(),
+            None => conn.xlen(&self.stream).await.ok(),
+        }
     }
 
     async fn process<F, Fut>(

@@ -118,7 +118,7 @@ impl Instruments {
         let depth: Arc<RwLock<DepthCells>> = Arc::default();
         let observed = Arc::clone(&depth);
         // The gauge is read at collection time; a background task refreshes
-        // the numbers with LLEN, XLEN, the AMQP queue's message_count or the
+        // the numbers with LLEN, XINFO GROUPS, the AMQP queue's message_count or the
         // JetStream consumer's num_pending (the SDK's callbacks cannot do I/O).
         let depth_gauge = meter
             .i64_observable_gauge("messaging.queue.depth")

@@ -499,6 +499,21 @@ async fn stream_entries_carry_context_and_are_acknowledged_or_dead_lettered() {
         conn.xpending(&stream, "workers").await.unwrap();
     assert_eq!(pending.count(), 0, "everything acknowledged");
     assert_eq!(
+        conn.xlen::<_, i64>(&stream).await.unwrap(),
+        2,
+        "the stream keeps its entries"
+    );
+    let depth = t
+        .metrics_text()
+        .lines()
+        .find(|l| l.starts_with("messaging_queue_depth{") && l.contains(&format!("\"{stream}\"")))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("{}", t.metrics_text()));
+    assert!(
+        depth.ends_with(" 0"),
+        "nothing left for the group, whatever XLEN says: {depth}"
+    );
+    assert_eq!(
         conn.xlen::<_, i64>(format!("{stream}:dead")).await.unwrap(),
         1
     );
