@@ -15,7 +15,8 @@ use apalis_core::worker::context::WorkerContext;
 use apalis_redis::{Config, RedisStorage};
 use serde::{Deserialize, Serialize};
 use tracewire::otel::trace::{SpanId, SpanKind, Status};
-use tracewire::testing::{TestTelemetry, assert_child_of, attribute};
+use tracewire::testing::{TestTelemetry, assert_child_of, assert_linked_to, attribute};
+use tracewire_queue::ContextMode;
 use tracewire_queue::apalis::Apalis;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,6 +38,61 @@ async fn connect(test: &str) -> Option<redis::aio::ConnectionManager> {
             tracewire::testing::service_unavailable("Redis", &url, test, &e);
             None
         }
+    }
+}
+
+/// Runs a worker over `storage` with `layer` until it has handled `jobs`
+/// jobs; emails to `fail…` fail.
+async fn work(
+    storage: RedisStorage<Email, redis::aio::ConnectionManager>,
+    layer: tracewire_queue::apalis::ApalisLayer,
+    jobs: u32,
+) {
+    let seen = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&seen);
+    // Worker names are registered in Redis: one per worker, never reused.
+    static WORKERS: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "worker-{}-{}",
+        std::process::id(),
+        WORKERS.fetch_add(1, Ordering::SeqCst)
+    );
+    let worker = WorkerBuilder::new(name)
+        .backend(storage)
+        .layer(layer)
+        .build(move |email: Email, worker: WorkerContext| {
+            let counter = Arc::clone(&counter);
+            async move {
+                if counter.fetch_add(1, Ordering::SeqCst) + 1 == jobs {
+                    let _ = worker.stop();
+                }
+                if email.to.starts_with("fail") {
+                    Err::<(), BoxDynError>("mailbox full".into())
+                } else {
+                    Ok(())
+                }
+            }
+        });
+    tokio::time::timeout(Duration::from_secs(20), worker.run())
+        .await
+        .expect("the worker stops once it has handled every job")
+        .unwrap();
+    assert_eq!(seen.load(Ordering::SeqCst), jobs);
+}
+
+/// Deletes the keys apalis-redis made for `queue`.
+async fn clean(admin: &mut redis::aio::ConnectionManager, queue: &str) {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("*{queue}*"))
+        .query_async(admin)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(admin)
+            .await
+            .unwrap();
     }
 }
 
@@ -75,29 +131,7 @@ async fn a_pushed_job_is_processed_in_the_producers_trace() {
         .await
         .unwrap();
 
-    let seen = Arc::new(AtomicU32::new(0));
-    let counter = Arc::clone(&seen);
-    let worker = WorkerBuilder::new(format!("{queue}-worker"))
-        .backend(storage)
-        .layer(apalis.layer(&queue))
-        .build(move |email: Email, worker: WorkerContext| {
-            let counter = Arc::clone(&counter);
-            async move {
-                if counter.fetch_add(1, Ordering::SeqCst) + 1 == 2 {
-                    let _ = worker.stop();
-                }
-                if email.to.starts_with("fail") {
-                    Err::<(), BoxDynError>("mailbox full".into())
-                } else {
-                    Ok(())
-                }
-            }
-        });
-    tokio::time::timeout(Duration::from_secs(20), worker.run())
-        .await
-        .expect("the worker stops after two jobs")
-        .unwrap();
-    assert_eq!(seen.load(Ordering::SeqCst), 2);
+    work(storage, apalis.layer(&queue), 2).await;
 
     let send = t.span(&format!("send {queue}"));
     assert_eq!(send.span_kind, SpanKind::Producer);
@@ -136,16 +170,33 @@ async fn a_pushed_job_is_processed_in_the_producers_trace() {
             && metrics.contains("messaging_system=\"apalis\""),
         "{metrics}"
     );
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("*{queue}*"))
-        .query_async(&mut admin)
+    clean(&mut admin, &queue).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_mode_links_the_job_to_its_producer() {
+    let t = TestTelemetry::start();
+    let Some(conn) = connect("link_mode_links_the_job_to_its_producer").await else {
+        return;
+    };
+    let queue = format!("tracewire-test-apalis-link-{}", std::process::id());
+    let mut admin = conn.clone();
+    let mut storage: RedisStorage<Email, _> =
+        RedisStorage::new(conn).with_config(Config::default().queue(&queue));
+    let apalis = Apalis::with(
+        Some(t.tracer("tracewire-queue")),
+        &t.telemetry.meter("tracewire-queue"),
+    )
+    .context_mode(ContextMode::Link);
+    let to = "ada@example.com".to_owned();
+    apalis
+        .push(&mut storage, &queue, Email { to })
         .await
         .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
-            .query_async(&mut admin)
-            .await
-            .unwrap();
-    }
+    work(storage, apalis.layer(&queue), 1).await;
+    assert_linked_to(
+        &t.span(&format!("process {queue}")),
+        &t.span(&format!("send {queue}")),
+    );
+    clean(&mut admin, &queue).await;
 }

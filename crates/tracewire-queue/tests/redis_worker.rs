@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands as _;
 use tracewire::otel::trace::{SpanKind, Status};
-use tracewire::testing::{TestTelemetry, assert_child_of, attribute};
+use tracewire::testing::{TestTelemetry, assert_child_of, assert_linked_to, attribute};
 use tracewire_queue::{ContextMode, RedisQueue, Worker};
 
 async fn client(test: &str) -> Option<redis::Client> {
@@ -517,5 +517,57 @@ async fn stream_entries_carry_context_and_are_acknowledged_or_dead_lettered() {
         conn.xlen::<_, i64>(format!("{stream}:dead")).await.unwrap(),
         1
     );
+    clean(&client, &stream).await;
+}
+
+#[tokio::test]
+async fn stream_link_mode_keeps_the_producer_as_a_link() {
+    let t = TestTelemetry::start();
+    let Some(client) = client("stream_link_mode_keeps_the_producer_as_a_link").await else {
+        return;
+    };
+    let stream = queue_name("stream-link");
+    clean(&client, &stream).await;
+    let producer = tracewire_queue::RedisStream::connect_with(
+        &client,
+        Some(t.tracer("tracewire-queue")),
+        &t.telemetry.meter("tracewire-queue"),
+    )
+    .await
+    .unwrap();
+    tracing::Instrument::instrument(producer.send(&stream, "x"), tracing::info_span!("request"))
+        .await
+        .unwrap();
+    let handled = Arc::new(AtomicU32::new(0));
+    let (seen, count) = (Arc::clone(&handled), Arc::clone(&handled));
+    tracewire_queue::StreamWorker::new(client.clone(), &stream, "workers")
+        .telemetry(
+            Some(t.tracer("tracewire-queue")),
+            t.telemetry.meter("tracewire-queue"),
+        )
+        .context_mode(ContextMode::Link)
+        .poll_interval(Duration::from_millis(100))
+        .run(
+            move |_| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            },
+            async move {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                while count.load(Ordering::SeqCst) < 1 && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(handled.load(Ordering::SeqCst), 1);
+    let send = t.span(&format!("send {stream}"));
+    let process = t.span(&format!("process {stream}"));
+    assert_linked_to(&process, &send);
+    assert_linked_to(&process, &t.span(&format!("receive {stream}")));
     clean(&client, &stream).await;
 }
