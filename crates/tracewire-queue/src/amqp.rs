@@ -97,7 +97,7 @@ impl Amqp {
             "rabbitmq",
             "publish",
             &destination,
-            Vec::new(),
+            self.server.clone(),
             span_attributes,
         );
         let mut headers = properties.headers().clone().unwrap_or_default();
@@ -158,6 +158,7 @@ impl Amqp {
             KeyValue::new(attr::OPERATION_NAME, "process"),
             KeyValue::new(attr::DESTINATION_NAME, destination),
         ];
+        attributes.extend(self.server.iter().cloned());
         let mut span_attributes = attributes.clone();
         span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "process"));
         span_attributes.push(KeyValue::new(

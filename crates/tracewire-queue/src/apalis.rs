@@ -65,7 +65,7 @@ impl Apalis {
     {
         let (cx, attributes) =
             self.instruments
-                .start_send(SYSTEM, "send", queue, Vec::new(), Vec::new());
+                .start_send(SYSTEM, "send", queue, self.server.clone(), Vec::new());
         let mut metadata = MetadataStore::new();
         tracewire::propagation::inject_into(&cx, &mut MetadataCarrier(&mut metadata));
         let task = TaskBuilder::new(args).with_metadata(metadata).build();
@@ -136,6 +136,7 @@ where
             KeyValue::new(attr::OPERATION_NAME, "process"),
             KeyValue::new(attr::DESTINATION_NAME, queue.to_string()),
         ];
+        attributes.extend(apalis.server.iter().cloned());
         let mut span_attributes = attributes.clone();
         span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "process"));
         if let Some(id) = ctx.task_id() {

@@ -48,6 +48,7 @@ crate::telemetry::adapter! {
 /// Starts a `publish {subject}` span and the headers carrying its context.
 fn producer(
     instruments: &Instruments,
+    server: &[KeyValue],
     subject: &str,
     mut headers: HeaderMap,
 ) -> (Context, HeaderMap, Vec<KeyValue>) {
@@ -58,7 +59,7 @@ fn producer(
         "nats",
         "publish",
         subject,
-        Vec::new(),
+        server.to_vec(),
         message_id.into_iter().collect(),
     );
     tracewire::propagation::inject_into(&cx, &mut Headers(&mut headers));
@@ -86,7 +87,7 @@ impl Nats {
         headers: HeaderMap,
         payload: bytes::Bytes,
     ) -> Result<(), async_nats::PublishError> {
-        let (cx, headers, attributes) = producer(&self.instruments, subject, headers);
+        let (cx, headers, attributes) = producer(&self.instruments, &self.server, subject, headers);
         self.instruments
             .publish(
                 cx,
@@ -117,7 +118,7 @@ impl Nats {
         headers: HeaderMap,
         payload: bytes::Bytes,
     ) -> Result<(), async_nats::jetstream::context::PublishError> {
-        let (cx, headers, attributes) = producer(&self.instruments, subject, headers);
+        let (cx, headers, attributes) = producer(&self.instruments, &self.server, subject, headers);
         self.instruments
             .publish(cx, attributes, async {
                 context
@@ -145,6 +146,7 @@ impl Nats {
             KeyValue::new(attr::OPERATION_NAME, "process"),
             KeyValue::new(attr::DESTINATION_NAME, message.subject.to_string()),
         ];
+        attributes.extend(self.server.iter().cloned());
         if let Some(group) = group {
             attributes.push(KeyValue::new(attr::CONSUMER_GROUP_NAME, group.to_owned()));
         }

@@ -42,9 +42,10 @@ pub enum ContextMode {
     Link,
 }
 
-/// Declares a transport adapter: its telemetry handles and context mode,
-/// `Debug`, `Default` (the global tracewire providers), `with` (explicit
-/// tracer and meter) and `context_mode` — the same for every transport.
+/// Declares a transport adapter: its telemetry handles, context mode and
+/// server attributes, `Debug`, `Default` (the global tracewire providers),
+/// `with` (explicit tracer and meter), `context_mode` and `server` — the same
+/// for every transport.
 #[cfg(any(feature = "amqp", feature = "nats", feature = "apalis"))]
 macro_rules! adapter {
     ($(#[$doc:meta])* pub struct $name:ident;) => {
@@ -53,6 +54,8 @@ macro_rules! adapter {
         pub struct $name {
             instruments: std::sync::Arc<$crate::telemetry::Instruments>,
             mode: $crate::telemetry::ContextMode,
+            /// `server.address` / `server.port`, when the application said.
+            server: Vec<tracewire::otel::KeyValue>,
         }
 
         impl std::fmt::Debug for $name {
@@ -81,7 +84,26 @@ macro_rules! adapter {
                 Self {
                     instruments: $crate::telemetry::Instruments::new(tracer, meter),
                     mode: $crate::telemetry::ContextMode::Parent,
+                    server: Vec::new(),
                 }
+            }
+
+            /// The broker as the application dialled it (host name or IP, and
+            /// port), recorded as `server.address` / `server.port` on every
+            /// span and metric. The client libraries do not report the address
+            /// they connected to, so without this call neither is recorded.
+            pub fn server(mut self, address: impl Into<String>, port: u16) -> Self {
+                self.server = vec![
+                    tracewire::otel::KeyValue::new(
+                        $crate::telemetry::attr::SERVER_ADDRESS,
+                        address.into(),
+                    ),
+                    tracewire::otel::KeyValue::new(
+                        $crate::telemetry::attr::SERVER_PORT,
+                        i64::from(port),
+                    ),
+                ];
+                self
             }
 
             /// How consumer spans relate to the producer's.

@@ -55,7 +55,8 @@ async fn a_published_message_is_processed_in_the_same_trace() {
     let amqp = Amqp::with(
         Some(t.tracer("tracewire-queue")),
         &t.telemetry.meter("tracewire-queue"),
-    );
+    )
+    .server("127.0.0.1", 5672);
 
     let properties = BasicProperties::default().with_message_id("m-1".into());
     tracing::Instrument::instrument(
@@ -124,6 +125,13 @@ async fn a_published_message_is_processed_in_the_same_trace() {
             .to_string(),
         "m-1"
     );
+    for span in [publish, process] {
+        assert_eq!(
+            attribute(span, "server.address").unwrap().to_string(),
+            "127.0.0.1"
+        );
+        assert_eq!(attribute(span, "server.port").unwrap().to_string(), "5672");
+    }
     let failed = spans
         .iter()
         .find(|s| s.name == format!("process {queue}") && matches!(s.status, Status::Error { .. }));

@@ -70,7 +70,7 @@ async fn a_core_message_is_processed_in_the_publishers_trace() {
         .queue_subscribe(subject.clone(), "workers".into())
         .await
         .unwrap();
-    let nats = nats(&t);
+    let nats = nats(&t).server("127.0.0.1", 4222);
 
     tracing::Instrument::instrument(
         nats.publish(&client, &subject, "hello".into()),
@@ -116,6 +116,12 @@ async fn a_core_message_is_processed_in_the_publishers_trace() {
         attribute(&process, "messaging.system").unwrap().to_string(),
         "nats"
     );
+    for span in [&publish, &process] {
+        assert_eq!(
+            attribute(span, "server.address").unwrap().to_string(),
+            "127.0.0.1"
+        );
+    }
     assert_eq!(
         attribute(&process, "messaging.consumer.group.name")
             .unwrap()
