@@ -31,9 +31,9 @@ pub(crate) fn message_id() -> String {
 /// whose context travels in the message's envelope.
 #[derive(Clone)]
 pub struct RedisQueue {
-    conn: TracedConnection<redis::aio::MultiplexedConnection>,
-    instruments: Arc<Instruments>,
-    server: ServerInfo,
+    pub(crate) conn: TracedConnection<redis::aio::MultiplexedConnection>,
+    pub(crate) instruments: Arc<Instruments>,
+    pub(crate) server: ServerInfo,
 }
 
 impl std::fmt::Debug for RedisQueue {

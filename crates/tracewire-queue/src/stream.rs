@@ -28,16 +28,15 @@ pub const PAYLOAD_FIELD: &str = "payload";
 /// (`send {stream}`) whose context travels as entry fields.
 #[derive(Clone)]
 pub struct RedisStream {
-    conn: TracedConnection<redis::aio::MultiplexedConnection>,
-    instruments: Arc<Instruments>,
-    server: ServerInfo,
+    /// The same traced connection, instruments and server as a list producer.
+    redis: RedisQueue,
 }
 
 impl std::fmt::Debug for RedisStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStream")
-            .field("server", &self.server)
-            .finish_non_exhaustive()
+            .field("redis", &self.redis)
+            .finish()
     }
 }
 
@@ -49,28 +48,14 @@ impl RedisStream {
         tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
         meter: &tracewire::otel::metrics::Meter,
     ) -> redis::RedisResult<Self> {
-        let server = ServerInfo::of(client);
-        let conn = TracedConnection::with(
-            client.get_multiplexed_async_connection().await?,
-            server.clone(),
-            tracer.clone(),
-            meter,
-        );
-        Ok(Self {
-            conn,
-            instruments: Instruments::new(tracer, meter),
-            server,
-        })
+        let redis = RedisQueue::connect_with(client, tracer, meter).await?;
+        Ok(Self { redis })
     }
 
     /// Connects with the tracer `tracewire::init` installed.
     pub async fn connect(client: &redis::Client) -> redis::RedisResult<Self> {
-        Self::connect_with(
-            client,
-            tracewire::sdk_tracer(SCOPE),
-            &tracewire::otel::global::meter(SCOPE),
-        )
-        .await
+        let redis = RedisQueue::connect(client).await?;
+        Ok(Self { redis })
     }
 
     /// Appends `payload` to `stream`; returns the entry id.
@@ -80,16 +65,17 @@ impl RedisStream {
         payload: impl Into<String>,
     ) -> redis::RedisResult<String> {
         let mut server = Vec::new();
-        RedisQueue::server_attributes(&self.server, &mut server);
+        RedisQueue::server_attributes(&self.redis.server, &mut server);
         let (cx, attributes) =
-            self.instruments
+            self.redis
+                .instruments
                 .start_send("redis", "send", stream, server, Vec::new());
         let mut fields: HashMap<String, String> = HashMap::new();
         tracewire::propagation::inject_into(&cx, &mut fields);
         let mut entry: Vec<(String, String)> = vec![(PAYLOAD_FIELD.to_owned(), payload.into())];
         entry.extend(fields);
         let start = Instant::now();
-        let mut conn = self.conn.clone();
+        let mut conn = self.redis.conn.clone();
         let result: redis::RedisResult<String> = async { conn.xadd(stream, "*", &entry).await }
             .with_context(cx.clone())
             .await;
@@ -98,7 +84,8 @@ impl RedisStream {
                 .set_attribute(KeyValue::new(attr::MESSAGE_ID, id.clone()));
         }
         let error_type = RedisQueue::send_error_type(&result);
-        self.instruments
+        self.redis
+            .instruments
             .finish_send(&cx, attributes, start.elapsed(), error_type);
         result
     }

@@ -96,16 +96,28 @@ async fn clean(admin: &mut redis::aio::ConnectionManager, queue: &str) {
     }
 }
 
+/// A queue of this process named after `test`: its storage, and a second
+/// connection to clean up with.
+fn storage(
+    conn: redis::aio::ConnectionManager,
+    test: &str,
+) -> (
+    String,
+    redis::aio::ConnectionManager,
+    RedisStorage<Email, redis::aio::ConnectionManager>,
+) {
+    let queue = format!("tracewire-test-apalis-{test}-{}", std::process::id());
+    let storage = RedisStorage::new(conn.clone()).with_config(Config::default().queue(&queue));
+    (queue, conn, storage)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pushed_job_is_processed_in_the_producers_trace() {
     let t = TestTelemetry::start();
     let Some(conn) = connect("a_pushed_job_is_processed_in_the_producers_trace").await else {
         return;
     };
-    let queue = format!("tracewire-test-apalis-{}", std::process::id());
-    let mut admin = conn.clone();
-    let mut storage: RedisStorage<Email, _> =
-        RedisStorage::new(conn).with_config(Config::default().queue(&queue));
+    let (queue, mut admin, mut storage) = storage(conn, "parent");
     let apalis = Apalis::with(
         Some(t.tracer("tracewire-queue")),
         &t.telemetry.meter("tracewire-queue"),
@@ -179,10 +191,7 @@ async fn link_mode_links_the_job_to_its_producer() {
     let Some(conn) = connect("link_mode_links_the_job_to_its_producer").await else {
         return;
     };
-    let queue = format!("tracewire-test-apalis-link-{}", std::process::id());
-    let mut admin = conn.clone();
-    let mut storage: RedisStorage<Email, _> =
-        RedisStorage::new(conn).with_config(Config::default().queue(&queue));
+    let (queue, mut admin, mut storage) = storage(conn, "link");
     let apalis = Apalis::with(
         Some(t.tracer("tracewire-queue")),
         &t.telemetry.meter("tracewire-queue"),

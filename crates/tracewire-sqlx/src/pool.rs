@@ -345,13 +345,10 @@ where
                 Ok(mut held) => (&mut *held.conn).fetch_optional(query).await,
                 Err(e) => Err(e),
             };
-            match &result {
-                Ok(row) => {
-                    op.rows = u64::from(row.is_some());
-                    op.finish::<DB>(None);
-                }
-                Err(e) => op.finish::<DB>(Some(e)),
+            if let Ok(row) = &result {
+                op.rows = u64::from(row.is_some());
             }
+            op.finish::<DB>(result.as_ref().err());
             result
         })
     }

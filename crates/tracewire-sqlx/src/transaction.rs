@@ -80,13 +80,10 @@ where
         let conn: &'t mut DB::Connection = &mut self.tx;
         Box::pin(async move {
             let result = conn.fetch_optional(query).await;
-            match &result {
-                Ok(row) => {
-                    op.rows = u64::from(row.is_some());
-                    op.finish::<DB>(None);
-                }
-                Err(e) => op.finish::<DB>(Some(e)),
+            if let Ok(row) = &result {
+                op.rows = u64::from(row.is_some());
             }
+            op.finish::<DB>(result.as_ref().err());
             result
         })
     }
