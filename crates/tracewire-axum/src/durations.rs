@@ -74,9 +74,12 @@ impl DurationHandles {
             histogram.record(seconds, &attributes());
             return;
         };
-        if let Some(handle) = self.handles.read().ok().and_then(|h| h.get(&key).cloned()) {
-            handle.record(seconds);
-            return;
+        // Recorded under the read lock: no handle clone (two atomic operations).
+        if let Ok(handles) = self.handles.read() {
+            if let Some(handle) = handles.get(&key) {
+                handle.record(seconds);
+                return;
+            }
         }
         let attributes = attributes();
         match self.handles.write() {

@@ -6,6 +6,7 @@ use tracewire::http::{HeaderCapture, SamplingHint, ServerInstruments};
 use tracewire::otel_sdk::trace::SdkTracer;
 
 use crate::durations::DurationHandles;
+use crate::recent::RecentValue;
 use crate::service::ServerTelemetry;
 
 /// Paths excluded by default: probes and the metrics endpoint itself.
@@ -20,6 +21,8 @@ pub(crate) struct Settings {
     pub(crate) sampling_hint: SamplingHint,
     pub(crate) instruments: ServerInstruments,
     pub(crate) durations: DurationHandles,
+    pub(crate) server_addresses: RecentValue,
+    pub(crate) user_agents: RecentValue,
     pub(crate) excluded: Vec<String>,
     pub(crate) request_headers: HeaderCapture,
     pub(crate) response_headers: HeaderCapture,
@@ -69,6 +72,8 @@ impl ServerTelemetryLayer {
                 sampling_hint: SamplingHint::active(),
                 instruments: ServerInstruments::new(&meter),
                 durations: DurationHandles::default(),
+                server_addresses: RecentValue::default(),
+                user_agents: RecentValue::default(),
                 excluded: DEFAULT_EXCLUDED_PATHS
                     .iter()
                     .map(|p| (*p).to_owned())
@@ -100,6 +105,8 @@ impl ServerTelemetryLayer {
                     sampling_hint: s.sampling_hint,
                     instruments: s.instruments.clone(),
                     durations: DurationHandles::default(),
+                    server_addresses: RecentValue::default(),
+                    user_agents: RecentValue::default(),
                     excluded: s.excluded.clone(),
                     request_headers: s.request_headers.clone(),
                     response_headers: s.response_headers.clone(),

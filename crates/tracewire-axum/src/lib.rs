@@ -47,6 +47,7 @@ mod body;
 mod durations;
 mod future;
 mod layer;
+mod recent;
 mod request;
 mod service;
 

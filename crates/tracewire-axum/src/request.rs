@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 use tracewire::http::{
-    KnownMethod, attr, protocol_version, redact_query, server_span_name, server_span_name_static,
-    server_status_is_error, status_error_type, string_value,
+    InternedRoute, KnownMethod, attr, intern_route, protocol_version, redact_query,
+    server_span_name, server_status_is_error, status_error_type, string_value,
 };
 use tracewire::otel::trace::{Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use tracewire::otel::{Context, KeyValue, StringValue};
@@ -15,6 +15,34 @@ use crate::durations::DurationKey;
 use crate::layer::Settings;
 
 type Attributes = SmallVec<[KeyValue; 8]>;
+
+/// The request's route template.
+enum Route {
+    /// No route matched.
+    None,
+    Interned(&'static InternedRoute),
+    /// More routes than the interning cap (never in a real router).
+    Owned(Box<str>),
+}
+
+impl Route {
+    fn value(&self) -> Option<StringValue> {
+        match self {
+            Self::None => None,
+            Self::Interned(route) => Some(StringValue::from(route.template())),
+            Self::Owned(route) => Some(StringValue::from(route.to_string())),
+        }
+    }
+
+    /// The route's part of the duration-handle key: `None` when not interned.
+    fn key(&self) -> Option<usize> {
+        match self {
+            Self::None => Some(0),
+            Self::Interned(route) => Some(route.key()),
+            Self::Owned(_) => None,
+        }
+    }
+}
 
 /// The telemetry of one request in flight. Finishing is idempotent; dropping
 /// an unfinished one finishes it (client gone, body dropped).
@@ -28,14 +56,11 @@ pub(crate) struct InFlight {
     start: Instant,
     method: KnownMethod,
     scheme: &'static str,
-    route: Option<StringValue>,
-    /// Address of the interned route (0: none), `None` when not interned.
-    route_key: Option<usize>,
+    route: Route,
     version: Option<&'static str>,
     status: Option<u16>,
-    error_type: Option<StringValue>,
-    /// 0 none, 1 from the status code, 2 service error, 3 body error.
-    error_kind: u8,
+    /// The exchange failed without a usable response: `error.type`.
+    failure: Option<&'static str>,
     request_body_size: Option<u64>,
     pub(crate) response_bytes: u64,
     finished: bool,
@@ -80,7 +105,7 @@ impl<'a> RequestHeaders<'a> {
 }
 
 /// The original scheme: `Forwarded: proto=`, `X-Forwarded-Proto`, the URI, else `http`.
-fn scheme(seen: &RequestHeaders<'_>, req: &http::request::Parts) -> &'static str {
+fn scheme<B>(seen: &RequestHeaders<'_>, req: &http::Request<B>) -> &'static str {
     let forwarded = seen
         .forwarded
         .and_then(|f| forwarded_param(f, "proto"))
@@ -88,7 +113,7 @@ fn scheme(seen: &RequestHeaders<'_>, req: &http::request::Parts) -> &'static str
             seen.x_forwarded_proto
                 .map(|p| p.split(',').next().unwrap_or("").trim())
         });
-    match forwarded.or(req.uri.scheme_str()) {
+    match forwarded.or(req.uri().scheme_str()) {
         Some(s) if s.eq_ignore_ascii_case("https") => "https",
         _ => "http",
     }
@@ -119,24 +144,28 @@ fn split_host(host: &str) -> (&str, Option<u16>) {
 
 impl InFlight {
     /// Starts the span (if a tracer is set) and counts the request active.
-    pub(crate) fn start(settings: &Arc<Settings>, req: &http::request::Parts) -> Self {
+    pub(crate) fn start<B>(settings: &Arc<Settings>, req: &http::Request<B>) -> Self {
         let start = Instant::now();
-        let method = KnownMethod::of_http(&req.method);
-        let seen = RequestHeaders::scan(&req.headers);
+        let method = KnownMethod::of_http(req.method());
+        let seen = RequestHeaders::scan(req.headers());
         let scheme = scheme(&seen, req);
-        let interned = req
-            .extensions
-            .get::<axum::extract::MatchedPath>()
-            .map(|p| tracewire::http::intern_route(p.as_str()));
-        let (route_key, static_route) = match &interned {
-            None => (Some(0), None),
-            Some(std::borrow::Cow::Borrowed(s)) => (Some(s.as_ptr() as usize), Some(*s)),
-            Some(std::borrow::Cow::Owned(_)) => (None, None),
+        // The route, its span name and its metric key from one lookup.
+        let (route, name) = match req.extensions().get::<axum::extract::MatchedPath>() {
+            None => (Route::None, server_span_name(method, None)),
+            Some(matched) => match intern_route(matched.as_str()) {
+                Some(interned) => (
+                    Route::Interned(interned),
+                    std::borrow::Cow::Borrowed(interned.span_name(method)),
+                ),
+                None => (
+                    Route::Owned(matched.as_str().into()),
+                    server_span_name(method, Some(matched.as_str())),
+                ),
+            },
         };
-        let route = interned.map(string_value);
-        let version = protocol_version(req.version);
+        let version = protocol_version(req.version());
 
-        let remote = tracewire::propagation::extract(&req.headers);
+        let remote = tracewire::propagation::extract(req.headers());
         let (parent, link) = if settings.trust_remote_parent {
             (remote, None)
         } else {
@@ -152,10 +181,6 @@ impl InFlight {
                 let likely = settings
                     .sampling_hint
                     .likely_sampled(parent.span().span_context());
-                let name = match static_route {
-                    Some(route) => server_span_name_static(method, route),
-                    None => server_span_name(method, route.as_ref().map(StringValue::as_str)),
-                };
                 let mut builder = tracer.span_builder(name).with_kind(SpanKind::Server);
                 if let Some(link) = link {
                     builder = builder.with_links(vec![link]);
@@ -164,13 +189,7 @@ impl InFlight {
                 // (and then handed to the sampler at start, as the spec asks).
                 if likely {
                     builder = builder.with_attributes(request_attributes(
-                        settings,
-                        req,
-                        &seen,
-                        method,
-                        scheme,
-                        route.as_ref(),
-                        version,
+                        settings, req, &seen, method, scheme, &route, version,
                     ));
                 }
                 let span = builder.start_with_context(tracer, &parent);
@@ -178,13 +197,7 @@ impl InFlight {
                     let cx = parent.with_span(span);
                     if !likely {
                         cx.span().set_attributes(request_attributes(
-                            settings,
-                            req,
-                            &seen,
-                            method,
-                            scheme,
-                            route.as_ref(),
-                            version,
+                            settings, req, &seen, method, scheme, &route, version,
                         ));
                     }
                     (cx, true)
@@ -211,11 +224,9 @@ impl InFlight {
             method,
             scheme,
             route,
-            route_key,
             version,
             status: None,
-            error_type: None,
-            error_kind: 0,
+            failure: None,
             request_body_size: None,
             response_bytes: 0,
             finished: false,
@@ -231,10 +242,6 @@ impl InFlight {
     pub(crate) fn on_response<B>(&mut self, response: &mut http::Response<B>) {
         let status = response.status().as_u16();
         self.status = Some(status);
-        if server_status_is_error(status) {
-            self.error_type = Some(string_value(status_error_type(status)));
-            self.error_kind = 1;
-        }
         if self.recording {
             let span = self.cx.span();
             span.set_attribute(KeyValue::new(
@@ -271,8 +278,28 @@ impl InFlight {
 
     /// The exchange failed without a usable response (service error, body error).
     pub(crate) fn on_failure(&mut self, error_type: &'static str) {
-        self.error_type = Some(StringValue::from(error_type));
-        self.error_kind = if error_type == "body_error" { 3 } else { 2 };
+        self.failure = Some(error_type);
+    }
+
+    /// `error.type`: the failure, else a 5xx status code.
+    fn error_type(&self) -> Option<StringValue> {
+        match (self.failure, self.status) {
+            (Some(failure), _) => Some(StringValue::from(failure)),
+            (None, Some(status)) if server_status_is_error(status) => {
+                Some(string_value(status_error_type(status)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The error's part of the duration-handle key: one value per kind of
+    /// `error.type` (a status-derived one is covered by the status).
+    fn error_key(&self) -> u8 {
+        match self.failure {
+            None => 0,
+            Some("body_error") => 1,
+            Some(_) => 2,
+        }
     }
 
     /// The attributes of the duration (and size) metrics.
@@ -289,14 +316,14 @@ impl InFlight {
                 i64::from(status),
             ));
         }
-        if let Some(route) = &self.route {
-            attributes.push(KeyValue::new(attr::HTTP_ROUTE, route.clone()));
+        if let Some(route) = self.route.value() {
+            attributes.push(KeyValue::new(attr::HTTP_ROUTE, route));
         }
         if let Some(version) = self.version {
             attributes.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
         }
-        if let Some(error_type) = &self.error_type {
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, error_type.clone()));
+        if let Some(error_type) = self.error_type() {
+            attributes.push(KeyValue::new(attr::ERROR_TYPE, error_type));
         }
         attributes
     }
@@ -311,12 +338,12 @@ impl InFlight {
         let instruments = &self.settings.instruments;
         instruments.active(-1, self.method, self.scheme);
 
-        let key = self.route_key.map(|route| DurationKey {
+        let key = self.route.key().map(|route| DurationKey {
             route,
             method: self.method.index() as u8,
             scheme: u8::from(self.scheme == "https"),
             status: self.status.unwrap_or(0),
-            error: self.error_kind,
+            error: self.error_key(),
             version: self.version.map_or(0, |v| v.as_bytes()[0]),
         });
         // Recorded while our context is current, so the exemplar links to our span.
@@ -343,8 +370,8 @@ impl InFlight {
 
         if self.recording {
             let span = self.cx.span();
-            if let Some(error_type) = &self.error_type {
-                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error_type.clone()));
+            if let Some(error_type) = self.error_type() {
+                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error_type));
                 span.set_status(Status::error(""));
             }
         }
@@ -353,13 +380,13 @@ impl InFlight {
 }
 
 /// The request-side span attributes, with room for the response's.
-fn request_attributes(
+fn request_attributes<B>(
     settings: &Settings,
-    req: &http::request::Parts,
+    req: &http::Request<B>,
     seen: &RequestHeaders<'_>,
     method: KnownMethod,
     scheme: &'static str,
-    route: Option<&StringValue>,
+    route: &Route,
     version: Option<&'static str>,
 ) -> Vec<KeyValue> {
     // Room for the response attributes too: the span's attribute list is
@@ -369,19 +396,19 @@ fn request_attributes(
     if method == KnownMethod::Other {
         a.push(KeyValue::new(
             attr::HTTP_REQUEST_METHOD_ORIGINAL,
-            req.method.as_str().to_owned(),
+            req.method().as_str().to_owned(),
         ));
     }
     a.push(KeyValue::new(attr::URL_SCHEME, scheme));
-    a.push(KeyValue::new(attr::URL_PATH, req.uri.path().to_owned()));
-    if let Some(query) = req.uri.query() {
+    a.push(KeyValue::new(attr::URL_PATH, req.uri().path().to_owned()));
+    if let Some(query) = req.uri().query() {
         a.push(KeyValue::new(
             attr::URL_QUERY,
             redact_query(query).into_owned(),
         ));
     }
-    if let Some(route) = route {
-        a.push(KeyValue::new(attr::HTTP_ROUTE, route.clone()));
+    if let Some(route) = route.value() {
+        a.push(KeyValue::new(attr::HTTP_ROUTE, route));
     }
     if let Some(version) = version {
         a.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
@@ -390,17 +417,20 @@ fn request_attributes(
         .forwarded
         .and_then(|f| forwarded_param(f, "host"))
         .or(seen.x_forwarded_host)
-        .or_else(|| req.uri.authority().map(|a| a.as_str()))
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .or(seen.host);
     if let Some(host) = host {
         let (host, port) = split_host(host);
-        a.push(KeyValue::new(attr::SERVER_ADDRESS, host.to_owned()));
+        a.push(KeyValue::new(
+            attr::SERVER_ADDRESS,
+            settings.server_addresses.get(host),
+        ));
         if let Some(port) = port {
             a.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
         }
     }
     let peer = req
-        .extensions
+        .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0);
     let client = seen
@@ -430,9 +460,12 @@ fn request_attributes(
         ));
     }
     if let Some(agent) = seen.user_agent {
-        a.push(KeyValue::new(attr::USER_AGENT_ORIGINAL, agent.to_owned()));
+        a.push(KeyValue::new(
+            attr::USER_AGENT_ORIGINAL,
+            settings.user_agents.get(agent),
+        ));
     }
-    a.extend(settings.request_headers.attributes(&req.headers));
+    a.extend(settings.request_headers.attributes(req.headers()));
     a
 }
 

@@ -43,9 +43,7 @@ where
         if self.settings.excluded.iter().any(|p| p == req.uri().path()) {
             return ResponseFuture::passthrough(self.inner.call(req));
         }
-        let (parts, body) = req.into_parts();
-        let flight = InFlight::start(&self.settings, &parts);
-        let req = http::Request::from_parts(parts, body);
+        let flight = InFlight::start(&self.settings, &req);
         // The inner `call` may do work too: run it in the request's context.
         let future = {
             let _current = flight.attach.then(|| flight.cx.clone().attach());

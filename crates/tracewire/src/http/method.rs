@@ -26,15 +26,15 @@ impl KnownMethod {
     /// for the standard ones.
     pub fn of_http(method: &http::Method) -> Self {
         match *method {
-            http::Method::GET => Self::Known("GET"),
-            http::Method::POST => Self::Known("POST"),
-            http::Method::PUT => Self::Known("PUT"),
-            http::Method::DELETE => Self::Known("DELETE"),
-            http::Method::HEAD => Self::Known("HEAD"),
-            http::Method::OPTIONS => Self::Known("OPTIONS"),
-            http::Method::PATCH => Self::Known("PATCH"),
-            http::Method::CONNECT => Self::Known("CONNECT"),
-            http::Method::TRACE => Self::Known("TRACE"),
+            http::Method::GET => Self::Known(KNOWN[0]),
+            http::Method::POST => Self::Known(KNOWN[1]),
+            http::Method::PUT => Self::Known(KNOWN[2]),
+            http::Method::DELETE => Self::Known(KNOWN[3]),
+            http::Method::HEAD => Self::Known(KNOWN[4]),
+            http::Method::OPTIONS => Self::Known(KNOWN[5]),
+            http::Method::PATCH => Self::Known(KNOWN[6]),
+            http::Method::CONNECT => Self::Known(KNOWN[7]),
+            http::Method::TRACE => Self::Known(KNOWN[8]),
             _ => Self::of(method.as_str()),
         }
     }
@@ -50,7 +50,13 @@ impl KnownMethod {
     /// A small index: the position in the known set, `_OTHER` last.
     pub fn index(self) -> usize {
         match self {
-            Self::Known(m) => KNOWN.iter().position(|k| *k == m).unwrap_or(KNOWN.len()),
+            // Known methods hold the table's own strings: compare addresses
+            // first, content only for a `Known` built by hand.
+            Self::Known(m) => KNOWN
+                .iter()
+                .position(|k| k.as_ptr() == m.as_ptr())
+                .or_else(|| KNOWN.iter().position(|k| *k == m))
+                .unwrap_or(KNOWN.len()),
             Self::Other => KNOWN.len(),
         }
     }

@@ -8,6 +8,7 @@ mod method;
 mod redact;
 mod sampling;
 
+pub use crate::intern::InternedRoute;
 pub use capture::{HeaderCapture, is_sensitive_header};
 pub use instruments::{ClientInstruments, ServerInstruments};
 pub use method::KnownMethod;
@@ -121,9 +122,11 @@ pub fn server_span_name(
     }
 }
 
-/// An interned `&'static str` for a route template.
-pub fn intern_route(route: &str) -> std::borrow::Cow<'static, str> {
-    crate::intern::intern_by_address(route)
+/// The interned entry for a route template: the template and its span
+/// names as `&'static str`, or `None` past the cap (more routes than any
+/// real router has).
+pub fn intern_route(route: &str) -> Option<&'static InternedRoute> {
+    crate::intern::intern_route(route)
 }
 
 /// A `StringValue` that borrows static strings instead of copying them.
@@ -132,13 +135,4 @@ pub fn string_value(s: std::borrow::Cow<'static, str>) -> opentelemetry::StringV
         std::borrow::Cow::Borrowed(s) => opentelemetry::StringValue::from(s),
         std::borrow::Cow::Owned(s) => opentelemetry::StringValue::from(s),
     }
-}
-
-/// [`server_span_name`] for a route from [`intern_route`] (a `'static`
-/// string): found by address, without hashing the route.
-pub fn server_span_name_static(
-    method: KnownMethod,
-    route: &'static str,
-) -> std::borrow::Cow<'static, str> {
-    crate::intern::intern_static_pair(method.span_prefix(), route)
 }
