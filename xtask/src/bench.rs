@@ -1,6 +1,6 @@
 //! `cargo xtask bench http`: the HTTP benchmark of issue 3, in one run.
 //!
-//! For each stack (bare router, our layer in four configurations, the peer
+//! For each stack (bare router, our layer in six configurations, the peer
 //! stacks) it measures, in the same run:
 //! - instructions per request under `valgrind --tool=callgrind` (the
 //!   difference between two runs of N1 and N2 requests, so start-up cancels),
@@ -24,6 +24,11 @@ const STACKS: &[(&str, &str)] = &[
     ("tracewire", "tracewire, 100% sampled, batch → discard"),
     ("tracewire-1pct", "tracewire, 1% sampled"),
     ("tracewire-metrics", "tracewire, metrics only"),
+    (
+        "outer",
+        "tracewire around the whole router (any tower service: no route), 100% sampled",
+    ),
+    ("outer-1pct", "… the same, 1% sampled"),
     (
         "tracewire-otlp",
         "tracewire, default init, OTLP/HTTP → local receiver",

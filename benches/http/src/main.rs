@@ -91,17 +91,9 @@ fn stack(name: &str) -> (Router, Keep) {
         // itself (boxed futures), paid by every layered stack below.
         "noop-layer" => (route().layer(tower::util::MapResponseLayer::new(|r: axum::response::Response| r)), Keep::Nothing),
         "tracewire" | "tracewire-1pct" => {
-            // Configured the way a user would: tracewire's init, with the
-            // spans going to a discarding exporter through the batch processor.
-            let mut config = tracewire::Config::default();
-            config.sampler = if name == "tracewire" {
-                tracewire::SamplerConfig::ParentBasedAlwaysOn
-            } else {
-                tracewire::SamplerConfig::ParentBasedTraceIdRatio(0.01)
-            };
-            config.log_format = tracewire::LogFormat::Off;
-            let telemetry = tracewire::TelemetryBuilder::from_config(config).with_span_exporter(tracewire::testing::DiscardingSpanExporter).init();
-            (route().layer(tracewire_axum::ServerTelemetryLayer::new()), Keep::Telemetry(telemetry))
+            // Installed first: the layer takes the tracer `init` installs.
+            let keep = tracewire_init(if name == "tracewire" { 1.0 } else { 0.01 });
+            (route().layer(tracewire_axum::ServerTelemetryLayer::new()), keep)
         }
         "tracewire-metrics" => {
             let mp = meter_provider();
@@ -113,6 +105,7 @@ fn stack(name: &str) -> (Router, Keep) {
             let telemetry = tracewire::TelemetryBuilder::from_config(tracewire::Config::from_lookup(|k| match k {
                 "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
                 "OTEL_LOGS_EXPORTER" | "OTEL_METRICS_EXPORTER" => Some("none".into()),
+                "OTEL_BSP_MAX_QUEUE_SIZE" => Some((1 << 16).to_string()),
                 "TRACEWIRE_LOG_FORMAT" => Some("off".into()),
                 _ => None,
             }))
@@ -153,6 +146,49 @@ fn stack(name: &str) -> (Router, Keep) {
     }
 }
 
+/// Configured the way a user would: tracewire's init, with the spans going
+/// to a discarding exporter through the batch processor.
+fn tracewire_init(ratio: f64) -> Keep {
+    let mut config = tracewire::Config::default();
+    config.sampler = if ratio >= 1.0 {
+        tracewire::SamplerConfig::ParentBasedAlwaysOn
+    } else {
+        tracewire::SamplerConfig::ParentBasedTraceIdRatio(ratio)
+    };
+    config.log_format = tracewire::LogFormat::Off;
+    // Room for every span of a run: under valgrind, which runs one thread at
+    // a time, the export thread can fall behind and a bounded queue would
+    // drop spans (and their export cost) depending on scheduling.
+    config.span_batch.max_queue_size = 1 << 16;
+    Keep::Telemetry(tracewire::TelemetryBuilder::from_config(config).with_span_exporter(tracewire::testing::DiscardingSpanExporter).init())
+}
+
+/// tracewire's layer around the whole router, as around any tower HTTP
+/// service: axum's per-route boxing is not paid, and no route is known
+/// (axum's `MatchedPath` exists only inside the router). The body is boxed
+/// back into axum's, as `axum::serve` needs.
+fn outer(name: &str) -> Option<(OuterService, Keep)> {
+    let ratio = match name {
+        "outer" => 1.0,
+        "outer-1pct" => 0.01,
+        _ => return None,
+    };
+    let keep = tracewire_init(ratio);
+    let service = tower::ServiceBuilder::new()
+        .map_response(to_axum_response as fn(_) -> _)
+        .layer(tracewire_axum::ServerTelemetryLayer::new())
+        .service(route());
+    Some((service, keep))
+}
+
+type TracedResponse = http::Response<tracewire_axum::ResponseBody<axum::body::Body>>;
+
+fn to_axum_response(response: TracedResponse) -> axum::response::Response {
+    response.map(axum::body::Body::new)
+}
+
+type OuterService = tower::util::MapResponse<tracewire_axum::ServerTelemetry<Router>, fn(TracedResponse) -> axum::response::Response>;
+
 fn request(i: u64) -> http::Request<axum::body::Body> {
     http::Request::get(format!("/users/{}", i % 1000))
         .header("host", "bench.local")
@@ -161,8 +197,19 @@ fn request(i: u64) -> http::Request<axum::body::Body> {
 }
 
 async fn count(name: &str, requests: u64) {
-    let (app, keep) = stack(name);
-    let mut service = app.into_service();
+    match outer(name) {
+        Some((service, keep)) => count_requests(service, requests, keep).await,
+        None => {
+            let (app, keep) = stack(name);
+            count_requests(app.into_service(), requests, keep).await;
+        }
+    }
+}
+
+async fn count_requests<S>(mut service: S, requests: u64, keep: Keep)
+where
+    S: Service<http::Request<axum::body::Body>, Response = axum::response::Response, Error = std::convert::Infallible>,
+{
     // Warm up: first-use costs (interning, instrument maps) stay out of the figure.
     for i in 0..100 {
         let response = service.ready().await.expect("ready").call(request(i)).await.expect("infallible");
@@ -179,13 +226,22 @@ async fn count(name: &str, requests: u64) {
 }
 
 async fn serve(name: &str, addr: &str) {
-    let (app, keep) = stack(name);
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
     println!("listening on http://{}", listener.local_addr().expect("addr"));
-    axum::serve(listener, app).with_graceful_shutdown(async {
+    let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
-    }).await.expect("serve");
-    drop(keep);
+    };
+    match outer(name) {
+        Some((service, keep)) => {
+            axum::serve(listener, tower::make::Shared::new(service)).with_graceful_shutdown(shutdown).await.expect("serve");
+            drop(keep);
+        }
+        None => {
+            let (app, keep) = stack(name);
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await.expect("serve");
+            drop(keep);
+        }
+    }
 }
 
 async fn receive(addr: &str) {

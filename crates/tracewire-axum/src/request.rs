@@ -129,15 +129,23 @@ fn forwarded_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// `host[:port]` → (host, port).
+/// `host[:port]` → (host, port). Byte searches: this runs on every sampled
+/// request, and `str` patterns cost several times more here.
 fn split_host(host: &str) -> (&str, Option<u16>) {
-    if let Some(rest) = host.strip_prefix('[') {
-        if let Some((h, tail)) = rest.split_once(']') {
-            return (h, tail.strip_prefix(':').and_then(|p| p.parse().ok()));
+    let bytes = host.as_bytes();
+    if bytes.first() == Some(&b'[') {
+        if let Some(end) = bytes.iter().position(|&b| b == b']') {
+            let port = host[end + 1..]
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok());
+            return (&host[1..end], port);
         }
     }
-    match host.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => (h, p.parse().ok()),
+    match bytes.iter().rposition(|&b| b == b':') {
+        // One colon: host and port. More than one: a bare IPv6 address.
+        Some(colon) if !bytes[..colon].contains(&b':') => {
+            (&host[..colon], host[colon + 1..].parse().ok())
+        }
         _ => (host, None),
     }
 }
@@ -400,7 +408,13 @@ fn request_attributes<B>(
         ));
     }
     a.push(KeyValue::new(attr::URL_SCHEME, scheme));
-    a.push(KeyValue::new(attr::URL_PATH, req.uri().path().to_owned()));
+    // A route without parameters is its own path: share the interned string.
+    let path = req.uri().path();
+    let path = match route {
+        Route::Interned(route) if route.template() == path => StringValue::from(route.template()),
+        _ => StringValue::from(path.to_owned()),
+    };
+    a.push(KeyValue::new(attr::URL_PATH, path));
     if let Some(query) = req.uri().query() {
         a.push(KeyValue::new(
             attr::URL_QUERY,
@@ -472,5 +486,22 @@ fn request_attributes<B>(
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_host;
+
+    #[test]
+    fn host_and_port_are_split_for_names_and_both_ip_families() {
+        assert_eq!(split_host("example.com"), ("example.com", None));
+        assert_eq!(split_host("example.com:8080"), ("example.com", Some(8080)));
+        assert_eq!(split_host("10.0.0.1:443"), ("10.0.0.1", Some(443)));
+        assert_eq!(split_host("[::1]:3000"), ("::1", Some(3000)));
+        assert_eq!(split_host("[2001:db8::1]"), ("2001:db8::1", None));
+        assert_eq!(split_host("2001:db8::1"), ("2001:db8::1", None));
+        assert_eq!(split_host("example.com:http"), ("example.com", None));
+        assert_eq!(split_host(""), ("", None));
     }
 }
