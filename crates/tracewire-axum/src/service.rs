@@ -27,9 +27,17 @@ impl<S> ServerTelemetry<S> {
     }
 }
 
+/// Whether `S::call` is known to run no code that could read the current
+/// context: axum's `Route::call` only clones the route and builds its future
+/// (the route's services run when that future is first polled, and
+/// [`ResponseFuture`] polls it in the request's context).
+fn call_is_inert<S: 'static>() -> bool {
+    std::any::TypeId::of::<S>() == std::any::TypeId::of::<axum::routing::Route>()
+}
+
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for ServerTelemetry<S>
 where
-    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + 'static,
 {
     type Response = http::Response<crate::ResponseBody<ResBody>>;
     type Error = S::Error;
@@ -45,7 +53,9 @@ where
         }
         let flight = InFlight::start(&self.settings, &req);
         // The inner `call` may do work too: run it in the request's context.
-        let future = {
+        let future = if call_is_inert::<S>() {
+            self.inner.call(req)
+        } else {
             let _current = flight.attach.then(|| flight.cx.clone().attach());
             self.inner.call(req)
         };
