@@ -30,6 +30,21 @@ pub struct Received {
     pub metrics: Mutex<Vec<ExportMetricsServiceRequest>>,
     pub logs: Mutex<Vec<ExportLogsServiceRequest>>,
     pub requests: AtomicUsize,
+    /// The headers of every OTLP/HTTP trace request, as they arrived.
+    pub trace_headers: Mutex<Vec<axum::http::HeaderMap>>,
+}
+
+/// The request body, gunzipped when the request says it is gzip.
+fn decoded_body(headers: &axum::http::HeaderMap, body: &[u8]) -> Vec<u8> {
+    let gzip = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .is_some_and(|v| v == "gzip");
+    if !gzip {
+        return body.to_vec();
+    }
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut plain).unwrap();
+    plain
 }
 
 impl Received {
@@ -160,14 +175,18 @@ pub fn http_receiver(status: u16) -> (SocketAddr, Arc<Received>) {
             .route(
                 "/v1/traces",
                 post(
-                    move |State(r): State<Arc<Received>>, body: Bytes| async move {
+                    move |State(r): State<Arc<Received>>,
+                          headers: axum::http::HeaderMap,
+                          body: Bytes| async move {
                         r.requests.fetch_add(1, Ordering::SeqCst);
                         if code.is_success() {
+                            let body = decoded_body(&headers, &body);
                             r.traces
                                 .lock()
                                 .unwrap()
-                                .push(ExportTraceServiceRequest::decode(body).unwrap());
+                                .push(ExportTraceServiceRequest::decode(body.as_slice()).unwrap());
                         }
+                        r.trace_headers.lock().unwrap().push(headers);
                         code
                     },
                 ),

@@ -51,6 +51,40 @@ fn assert_all_signals_arrived(received: &receiver::Received, service: &str) {
 }
 
 #[test]
+fn http_protobuf_sends_gzip_and_the_configured_headers() {
+    let (addr, received) = http_receiver(200);
+    let telemetry = TelemetryBuilder::from_config(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "api-key=s3cret,x-tenant=a%20b".to_owned(),
+        ),
+        ("OTEL_SERVICE_NAME", "gzipped".to_owned()),
+        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
+    ]))
+    .build();
+    let _guard = tracing::dispatcher::set_default(&telemetry.subscriber());
+    tracing::info_span!("checkout").in_scope(|| {});
+    telemetry.shutdown();
+    assert_eq!(received.span_names(), ["checkout"]);
+    let headers = received.trace_headers.lock().unwrap();
+    let headers = headers.first().expect("one trace request");
+    assert_eq!(headers["content-type"], "application/x-protobuf");
+    assert_eq!(headers["content-encoding"], "gzip");
+    assert_eq!(headers["api-key"], "s3cret");
+    assert_eq!(headers["x-tenant"], "a b");
+    assert!(
+        headers["user-agent"]
+            .to_str()
+            .unwrap()
+            .contains("OTel-OTLP-Exporter-Rust"),
+        "{headers:?}"
+    );
+}
+
+#[test]
 fn http_protobuf_delivers_every_signal() {
     let (addr, received) = http_receiver(200);
     let telemetry = exercise("http/protobuf", format!("http://{addr}"));

@@ -1,6 +1,10 @@
 //! Building the exporters each signal was configured with.
 
 pub(crate) mod accounting;
+#[cfg(feature = "otlp-http")]
+mod otlp_http;
+#[cfg(any(feature = "otlp-http", test))]
+pub(crate) mod otlp_proto;
 pub(crate) mod runtime;
 
 use std::collections::HashMap;
@@ -104,11 +108,69 @@ macro_rules! build_otlp {
     }};
 }
 
+/// The OTLP trace exporter: over HTTP our own (the batch encoded straight to
+/// protobuf, see `otlp_proto`), over gRPC opentelemetry-otlp's.
+#[derive(Debug)]
+pub(crate) enum OtlpSpanExporter {
+    #[cfg(feature = "otlp-http")]
+    Http(otlp_http::OtlpHttpSpanExporter),
+    Generic(opentelemetry_otlp::SpanExporter),
+}
+
+impl opentelemetry_sdk::trace::SpanExporter for OtlpSpanExporter {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        match self {
+            #[cfg(feature = "otlp-http")]
+            Self::Http(exporter) => exporter.export(batch).await,
+            Self::Generic(exporter) => exporter.export(batch).await,
+        }
+    }
+
+    fn shutdown_with_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        match self {
+            #[cfg(feature = "otlp-http")]
+            Self::Http(exporter) => exporter.shutdown_with_timeout(timeout),
+            Self::Generic(exporter) => exporter.shutdown_with_timeout(timeout),
+        }
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        match self {
+            #[cfg(feature = "otlp-http")]
+            Self::Http(exporter) => exporter.force_flush(),
+            Self::Generic(exporter) => exporter.force_flush(),
+        }
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        match self {
+            #[cfg(feature = "otlp-http")]
+            Self::Http(exporter) => exporter.set_resource(resource),
+            Self::Generic(exporter) => exporter.set_resource(resource),
+        }
+    }
+}
+
 pub(crate) fn otlp_span_exporter(
     config: &OtlpConfig,
     runtime: &TelemetryRuntime,
-) -> Result<opentelemetry_otlp::SpanExporter, Error> {
+) -> Result<OtlpSpanExporter, Error> {
+    #[cfg(feature = "otlp-http")]
+    if config.protocol == Protocol::HttpProtobuf {
+        return build_off_runtime(config.protocol, runtime, || {
+            otlp_http::OtlpHttpSpanExporter::new(config)
+                .map_err(opentelemetry_otlp::ExporterBuildError::InternalFailure)
+        })
+        .map(OtlpSpanExporter::Http);
+    }
     build_otlp!(config, runtime, opentelemetry_otlp::SpanExporter::builder())
+        .map(OtlpSpanExporter::Generic)
 }
 
 pub(crate) fn otlp_log_exporter(

@@ -1,0 +1,126 @@
+//! The OTLP/HTTP (`http/protobuf`) trace exporter: batches encoded by
+//! [`otlp_proto`](super::otlp_proto) and POSTed with a blocking client from the
+//! batch processor's own thread, so export never runs on (or waits for) the
+//! application's runtime.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+
+use crate::config::{Compression, OtlpConfig};
+use crate::export::otlp_proto::encode_export_request;
+
+/// Identifies the exporter to collectors, as the OpenTelemetry exporters do.
+const USER_AGENT: &str = concat!(
+    "tracewire/",
+    env!("CARGO_PKG_VERSION"),
+    " OTel-OTLP-Exporter-Rust"
+);
+
+pub(crate) struct OtlpHttpSpanExporter {
+    client: reqwest::blocking::Client,
+    endpoint: String,
+    headers: reqwest::header::HeaderMap,
+    gzip: bool,
+    timeout: Duration,
+    resource: Resource,
+}
+
+impl std::fmt::Debug for OtlpHttpSpanExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Headers may carry credentials: never printed.
+        f.debug_struct("OtlpHttpSpanExporter")
+            .field("endpoint", &self.endpoint)
+            .field("gzip", &self.gzip)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtlpHttpSpanExporter {
+    /// Builds the client. Call it off any Tokio runtime: the blocking client
+    /// starts (and, when dropped, stops) one of its own.
+    pub(crate) fn new(config: &OtlpConfig) -> Result<Self, String> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in &config.headers {
+            match (
+                reqwest::header::HeaderName::try_from(name.as_str()),
+                reqwest::header::HeaderValue::try_from(value.as_str()),
+            ) {
+                (Ok(name), Ok(value)) => {
+                    headers.append(name, value);
+                }
+                // The value is not shown: headers carry credentials.
+                _ => return Err(format!("OTLP header {name:?} is not a valid HTTP header")),
+            }
+        }
+        let client = reqwest::blocking::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            client,
+            endpoint: config.endpoint.clone(),
+            headers,
+            gzip: config.compression == Some(Compression::Gzip),
+            timeout: config.timeout,
+            resource: Resource::builder_empty().build(),
+        })
+    }
+
+    fn send(&self, batch: &[SpanData]) -> OTelSdkResult {
+        let mut body = encode_export_request(&self.resource, batch);
+        let mut request = self
+            .client
+            .post(&self.endpoint)
+            .headers(self.headers.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf");
+        if self.gzip {
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(body.len() / 4),
+                flate2::Compression::default(),
+            );
+            encoder
+                .write_all(&body)
+                .and_then(|()| encoder.finish())
+                .map(|compressed| body = compressed)
+                .map_err(|e| OTelSdkError::InternalFailure(format!("gzip: {e}")))?;
+            request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+        }
+        let response = request.body(body).send().map_err(|e| {
+            if e.is_timeout() {
+                OTelSdkError::Timeout(self.timeout)
+            } else {
+                // The URL, never the headers: they may hold credentials.
+                OTelSdkError::InternalFailure(format!(
+                    "OTLP export to {} failed: {}",
+                    self.endpoint,
+                    e.without_url()
+                ))
+            }
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(OTelSdkError::InternalFailure(format!(
+                "OTLP export to {} failed: HTTP {}",
+                self.endpoint,
+                status.as_u16()
+            )))
+        }
+    }
+}
+
+impl SpanExporter for OtlpHttpSpanExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.send(&batch)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.resource = resource.clone();
+    }
+}
