@@ -38,6 +38,10 @@ const STACKS: &[(&str, &str)] = &[
         "tower-http TraceLayer (semconv fields) + tracing-opentelemetry",
     ),
     ("axum-tracing-opentelemetry", "axum-tracing-opentelemetry"),
+    (
+        "axum-tracing-opentelemetry-otlp",
+        "axum-tracing-opentelemetry, OTLP/HTTP (opentelemetry-otlp) → local receiver",
+    ),
 ];
 
 struct Row {

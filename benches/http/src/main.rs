@@ -63,10 +63,40 @@ fn provider(sampler: Sampler) -> SdkTracerProvider {
         .build()
 }
 
+/// The peer's own OTLP/HTTP exporter (opentelemetry-otlp) to the local
+/// receiver, with the same queue room as tracewire's OTLP stack.
+fn otlp_provider() -> SdkTracerProvider {
+    let endpoint = std::env::var("BENCH_OTLP").unwrap_or_else(|_| "http://127.0.0.1:4318".into());
+    // The blocking client must be built outside the runtime.
+    let exporter = std::thread::spawn(move || {
+        use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
+        opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(format!("{endpoint}/v1/traces"))
+            .with_headers(std::collections::HashMap::new())
+            .build()
+            .expect("OTLP exporter")
+    })
+    .join()
+    .expect("exporter thread");
+    let processor = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(opentelemetry_sdk::trace::BatchConfigBuilder::default().with_max_queue_size(1 << 16).build())
+        .build();
+    SdkTracerProvider::builder()
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+        .with_span_processor(processor)
+        .build()
+}
+
 fn install_otel_subscriber(provider: &SdkTracerProvider) {
     let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
     tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
 }
+
+/// Time allowed to export every span at the end of a run: under valgrind an
+/// export takes many times longer than natively, and a span left unexported
+/// would take its export cost out of the figure.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Keeps providers and guards alive for the run.
 #[allow(dead_code)]
@@ -74,6 +104,19 @@ enum Keep {
     Nothing,
     Provider(SdkTracerProvider, opentelemetry_sdk::metrics::SdkMeterProvider),
     Telemetry(tracewire::Telemetry),
+}
+
+impl Keep {
+    /// Exports every span still queued, then shuts down.
+    fn drain(self) {
+        match self {
+            Keep::Nothing => {}
+            Keep::Provider(tp, _mp) => {
+                let _ = tp.shutdown_with_timeout(DRAIN);
+            }
+            Keep::Telemetry(telemetry) => telemetry.shutdown(),
+        }
+    }
 }
 
 fn meter_provider() -> opentelemetry_sdk::metrics::SdkMeterProvider {
@@ -109,6 +152,7 @@ fn stack(name: &str) -> (Router, Keep) {
                 "TRACEWIRE_LOG_FORMAT" => Some("off".into()),
                 _ => None,
             }))
+            .shutdown_timeout(DRAIN)
             .init();
             (route().layer(tracewire_axum::ServerTelemetryLayer::new()), Keep::Telemetry(telemetry))
         }
@@ -130,8 +174,12 @@ fn stack(name: &str) -> (Router, Keep) {
             });
             (route().layer(trace), Keep::Provider(tp, meter_provider()))
         }
-        "axum-tracing-opentelemetry" => {
-            let tp = provider(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+        "axum-tracing-opentelemetry" | "axum-tracing-opentelemetry-otlp" => {
+            let tp = if name.ends_with("-otlp") {
+                otlp_provider()
+            } else {
+                provider(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+            };
             opentelemetry::global::set_tracer_provider(tp.clone());
             install_otel_subscriber(&tp);
             let app = route()
@@ -160,7 +208,12 @@ fn tracewire_init(ratio: f64) -> Keep {
     // a time, the export thread can fall behind and a bounded queue would
     // drop spans (and their export cost) depending on scheduling.
     config.span_batch.max_queue_size = 1 << 16;
-    Keep::Telemetry(tracewire::TelemetryBuilder::from_config(config).with_span_exporter(tracewire::testing::DiscardingSpanExporter).init())
+    Keep::Telemetry(
+        tracewire::TelemetryBuilder::from_config(config)
+            .with_span_exporter(tracewire::testing::DiscardingSpanExporter)
+            .shutdown_timeout(DRAIN)
+            .init(),
+    )
 }
 
 /// tracewire's layer around the whole router, as around any tower HTTP
@@ -222,7 +275,7 @@ where
     }
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
     println!("allocations_per_request {:.2}", allocations as f64 / requests as f64);
-    drop(keep);
+    keep.drain();
 }
 
 async fn serve(name: &str, addr: &str) {
