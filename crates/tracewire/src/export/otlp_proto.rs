@@ -367,27 +367,16 @@ impl Writer {
 
     fn array_values(&mut self, array: &Array) {
         match array {
-            Array::Bool(values) => {
-                for b in values {
-                    let value = Value::Bool(*b);
-                    self.message_header(1, any_value_len(&value));
-                    self.any_value(&value);
-                }
-            }
-            Array::I64(values) => {
-                for i in values {
-                    let value = Value::I64(*i);
-                    self.message_header(1, any_value_len(&value));
-                    self.any_value(&value);
-                }
-            }
-            Array::F64(values) => {
-                for f in values {
-                    let value = Value::F64(*f);
-                    self.message_header(1, any_value_len(&value));
-                    self.any_value(&value);
-                }
-            }
+            Array::Bool(values) => values
+                .iter()
+                .for_each(|b| self.array_element(&Value::Bool(*b))),
+            Array::I64(values) => values
+                .iter()
+                .for_each(|i| self.array_element(&Value::I64(*i))),
+            Array::F64(values) => values
+                .iter()
+                .for_each(|f| self.array_element(&Value::F64(*f))),
+            // Written in place: a `Value` per element would copy the string.
             Array::String(values) => {
                 for s in values {
                     self.message_header(1, message_field_len(1, s.as_str().len()));
@@ -397,6 +386,12 @@ impl Writer {
             }
             _ => {}
         }
+    }
+
+    /// One `AnyValue` of an `ArrayValue`.
+    fn array_element(&mut self, value: &Value) {
+        self.message_header(1, any_value_len(value));
+        self.any_value(value);
     }
 
     fn key_value(&mut self, field: u32, key: &str, value: &Value) {
