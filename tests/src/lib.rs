@@ -255,3 +255,70 @@ pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> O
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The worker example, started against a flushed Redis database (`REDIS_URL`,
+/// database `redis_db`) and a fresh SQLite file, exporting to an OTLP/HTTP
+/// receiver every 100 ms.
+pub struct Worker {
+    /// The running example.
+    pub app: Example,
+    /// What the example exported.
+    pub received: std::sync::Arc<receiver::Received>,
+    /// A connection to the same Redis database.
+    pub redis: redis::Connection,
+    /// The SQLite file (remove it when done).
+    pub db: PathBuf,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("app", &self.app)
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts [`Worker`]; `None` when Redis is not reachable, after
+/// [`tracewire::testing::service_unavailable`] (a failure under CI, a loud
+/// skip elsewhere) named `test`.
+pub fn start_worker(test: &str, redis_db: u8) -> Option<Worker> {
+    let redis_url = format!(
+        "{}/{redis_db}",
+        std::env::var("REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+            .trim_end_matches('/')
+    );
+    let client = redis::Client::open(redis_url.as_str()).unwrap();
+    let mut redis = match client.get_connection() {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracewire::testing::service_unavailable("Redis", &redis_url, test, &e);
+            return None;
+        }
+    };
+    let _: () = redis::cmd("FLUSHDB").query(&mut redis).unwrap();
+    let (collector, received) = receiver::http_receiver(200);
+    let db = std::env::temp_dir().join(format!(
+        "tracewire-worker-{redis_db}-{}.db",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&db);
+    let database_url = format!("sqlite://{}?mode=rwc", db.display());
+    let endpoint = format!("http://{collector}");
+    let app = Example::start(
+        "worker",
+        &[
+            ("DATABASE_URL", &database_url),
+            ("REDIS_URL", &redis_url),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    Some(Worker {
+        app,
+        received,
+        redis,
+        db,
+    })
+}

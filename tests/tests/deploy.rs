@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use tracewire_e2e::receiver::http_receiver;
-use tracewire_e2e::{Example, http_get, http_post_json, require_tool, wait_for};
+use tracewire_e2e::{Worker, http_get, http_post_json, require_tool, start_worker, wait_for};
 
 fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -188,40 +187,11 @@ fn every_metric_the_rules_and_dashboards_query_is_emitted() {
         "the scan missed names: {referenced:?}"
     );
 
-    let redis_url = format!(
-        "{}/12",
-        std::env::var("REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-            .trim_end_matches('/')
-    );
-    let client = redis::Client::open(redis_url.as_str()).unwrap();
-    let mut conn = match client.get_connection() {
-        Ok(conn) => conn,
-        Err(e) => {
-            tracewire::testing::service_unavailable(
-                "Redis",
-                &redis_url,
-                "every_metric_the_rules_and_dashboards_query_is_emitted",
-                &e,
-            );
-            return;
-        }
+    let Some(Worker { app, db, .. }) =
+        start_worker("every_metric_the_rules_and_dashboards_query_is_emitted", 12)
+    else {
+        return;
     };
-    let _: () = redis::cmd("FLUSHDB").query(&mut conn).unwrap();
-    let (collector, _received) = http_receiver(200);
-    let db = std::env::temp_dir().join(format!("tracewire-deploy-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&db);
-    let database_url = format!("sqlite://{}?mode=rwc", db.display());
-    let endpoint = format!("http://{collector}");
-    let app = Example::start(
-        "worker",
-        &[
-            ("DATABASE_URL", &database_url),
-            ("REDIS_URL", &redis_url),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ],
-    );
     let accepted = http_post_json(app.addr, "/jobs", &[], r#"{"payload": "hello"}"#);
     assert_eq!(accepted.status, 202, "{}", accepted.body);
 

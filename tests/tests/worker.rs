@@ -6,45 +6,22 @@
 
 use std::time::Duration;
 
-use tracewire_e2e::receiver::http_receiver;
-use tracewire_e2e::{Example, http_get, http_post_json, wait_for};
+use tracewire_e2e::{Worker, http_get, http_post_json, start_worker, wait_for};
 
 #[test]
 fn worker_example_keeps_one_trace_from_request_to_database() {
-    let redis_url = format!(
-        "{}/10",
-        std::env::var("REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-            .trim_end_matches('/')
-    );
-    let client = redis::Client::open(redis_url.as_str()).unwrap();
-    let mut conn = match client.get_connection() {
-        Ok(conn) => conn,
-        Err(e) => {
-            tracewire::testing::service_unavailable(
-                "Redis",
-                &redis_url,
-                "worker_example_keeps_one_trace_from_request_to_database",
-                &e,
-            );
-            return;
-        }
+    let Some(Worker {
+        app,
+        received,
+        redis: mut conn,
+        db,
+    }) = start_worker(
+        "worker_example_keeps_one_trace_from_request_to_database",
+        10,
+    )
+    else {
+        return;
     };
-    let _: () = redis::cmd("FLUSHDB").query(&mut conn).unwrap();
-    let (collector, received) = http_receiver(200);
-    let db = std::env::temp_dir().join(format!("tracewire-jobs-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&db);
-    let database_url = format!("sqlite://{}?mode=rwc", db.display());
-    let endpoint = format!("http://{collector}");
-    let app = Example::start(
-        "worker",
-        &[
-            ("DATABASE_URL", &database_url),
-            ("REDIS_URL", &redis_url),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ],
-    );
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let accepted = http_post_json(
