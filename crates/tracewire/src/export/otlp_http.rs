@@ -103,6 +103,8 @@ impl OtlpHttpSpanExporter {
             }
         })?;
         let status = response.status();
+        // Read to the end, so that the connection is kept for the next export.
+        let _ = response.bytes();
         if status.is_success() {
             Ok(())
         } else {
