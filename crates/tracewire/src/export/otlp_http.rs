@@ -11,7 +11,7 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::config::{Compression, OtlpConfig};
-use crate::export::otlp_proto::encode_export_request;
+use crate::export::otlp_proto::{encode_export_request, partial_success};
 
 /// Identifies the exporter to collectors, as the OpenTelemetry exporters do.
 const USER_AGENT: &str = concat!(
@@ -104,8 +104,17 @@ impl OtlpHttpSpanExporter {
         })?;
         let status = response.status();
         // Read to the end, so that the connection is kept for the next export.
-        let _ = response.bytes();
+        let body = response.bytes().unwrap_or_default();
         if status.is_success() {
+            // Accepted, but the collector may have refused some spans: said,
+            // as the OTLP spec asks, and not retried.
+            if let Some((rejected, message)) = partial_success(&body) {
+                tracing::warn!(
+                    target: "tracewire",
+                    "OTLP collector at {} rejected {rejected} span(s): {message}",
+                    self.endpoint
+                );
+            }
             Ok(())
         } else {
             Err(OTelSdkError::InternalFailure(format!(

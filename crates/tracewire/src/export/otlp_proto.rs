@@ -83,6 +83,83 @@ pub(crate) fn encode_export_request(resource: &Resource, spans: &[SpanData]) -> 
     w.0
 }
 
+/// The partial success of an `ExportTraceServiceResponse`:
+/// `(rejected_spans, error_message)` when the collector reported one. A body
+/// that does not parse gives `None`: the export itself succeeded.
+pub(crate) fn partial_success(body: &[u8]) -> Option<(i64, String)> {
+    let mut reader = Reader(body);
+    let mut found = None;
+    while let Some((field, wire_type)) = reader.tag() {
+        match (field, wire_type) {
+            (1, LEN) => {
+                let mut inner = Reader(reader.bytes()?);
+                let (mut rejected, mut message) = (0, String::new());
+                while let Some((field, wire_type)) = inner.tag() {
+                    match (field, wire_type) {
+                        (1, VARINT) => rejected = inner.varint()? as i64,
+                        (2, LEN) => message = String::from_utf8_lossy(inner.bytes()?).into_owned(),
+                        (_, other) => inner.skip(other)?,
+                    }
+                }
+                found = Some((rejected, message));
+            }
+            (_, other) => reader.skip(other)?,
+        }
+    }
+    found.filter(|(rejected, message)| *rejected > 0 || !message.is_empty())
+}
+
+/// Protobuf wire reading, for the few response fields we look at.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self) -> Option<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = self.0.split_first()?;
+            self.0 = rest;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    /// The next field's number and wire type; `None` at the end (or on garbage).
+    fn tag(&mut self) -> Option<(u32, u32)> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let tag = u32::try_from(self.varint()?).ok()?;
+        Some((tag >> 3, tag & 7))
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.varint()?).ok()?;
+        if len > self.0.len() {
+            return None;
+        }
+        let (bytes, rest) = self.0.split_at(len);
+        self.0 = rest;
+        Some(bytes)
+    }
+
+    fn skip(&mut self, wire_type: u32) -> Option<()> {
+        let fixed = |reader: &mut Self, n: usize| {
+            reader.0 = reader.0.get(n..)?;
+            Some(())
+        };
+        match wire_type {
+            VARINT => self.varint().map(drop),
+            FIXED64 => fixed(self, 8),
+            LEN => self.bytes().map(drop),
+            FIXED32 => fixed(self, 4),
+            _ => None,
+        }
+    }
+}
+
 fn nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
@@ -674,6 +751,33 @@ mod tests {
             "first difference at {first:?}: {:?} / {:?}",
             first.map(|i| &ours[i.saturating_sub(8)..(i + 24).min(ours.len())]),
             first.map(|i| &theirs[i.saturating_sub(8)..(i + 24).min(theirs.len())])
+        );
+    }
+
+    #[test]
+    fn a_partial_success_is_read_from_the_response() {
+        use opentelemetry_proto::tonic::collector::trace::v1::{
+            ExportTracePartialSuccess, ExportTraceServiceResponse,
+        };
+        let response = |rejected_spans, error_message: &str| {
+            ExportTraceServiceResponse {
+                partial_success: Some(ExportTracePartialSuccess {
+                    rejected_spans,
+                    error_message: error_message.to_owned(),
+                }),
+            }
+            .encode_to_vec()
+        };
+        assert_eq!(
+            super::partial_success(&response(3, "span too large")),
+            Some((3, "span too large".to_owned()))
+        );
+        assert_eq!(super::partial_success(&response(0, "")), None);
+        assert_eq!(super::partial_success(&[]), None);
+        assert_eq!(super::partial_success(b"not protobuf \xff\xff"), None);
+        assert_eq!(
+            super::partial_success(&ExportTraceServiceResponse::default().encode_to_vec()),
+            None
         );
     }
 
