@@ -30,6 +30,8 @@ pub struct Received {
     pub metrics: Mutex<Vec<ExportMetricsServiceRequest>>,
     pub logs: Mutex<Vec<ExportLogsServiceRequest>>,
     pub requests: AtomicUsize,
+    /// Trace requests, answered or not.
+    pub trace_requests: AtomicUsize,
     /// The headers of every OTLP/HTTP trace request, as they arrived.
     pub trace_headers: Mutex<Vec<axum::http::HeaderMap>>,
 }
@@ -163,6 +165,12 @@ where
 
 /// An OTLP/HTTP receiver answering every request with `status`.
 pub fn http_receiver(status: u16) -> (SocketAddr, Arc<Received>) {
+    flaky_http_receiver(usize::MAX, status)
+}
+
+/// An OTLP/HTTP receiver answering its first `failures` trace requests with
+/// `status` (and `Retry-After: 0`), the rest with 200; other signals get `status`.
+pub fn flaky_http_receiver(failures: usize, status: u16) -> (SocketAddr, Arc<Received>) {
     let received = Arc::new(Received::default());
     let state = Arc::clone(&received);
     let addr = spawn_server(move |listener| async move {
@@ -178,7 +186,9 @@ pub fn http_receiver(status: u16) -> (SocketAddr, Arc<Received>) {
                     move |State(r): State<Arc<Received>>,
                           headers: axum::http::HeaderMap,
                           body: Bytes| async move {
+                        let failed = r.trace_requests.fetch_add(1, Ordering::SeqCst) < failures;
                         r.requests.fetch_add(1, Ordering::SeqCst);
+                        let code = if failed { code } else { StatusCode::OK };
                         if code.is_success() {
                             let body = decoded_body(&headers, &body);
                             r.traces
@@ -187,7 +197,7 @@ pub fn http_receiver(status: u16) -> (SocketAddr, Arc<Received>) {
                                 .push(ExportTraceServiceRequest::decode(body.as_slice()).unwrap());
                         }
                         r.trace_headers.lock().unwrap().push(headers);
-                        code
+                        (code, [(axum::http::header::RETRY_AFTER, "0")])
                     },
                 ),
             )

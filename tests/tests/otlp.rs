@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use opentelemetry::KeyValue;
+use std::sync::atomic::Ordering;
 use tracewire::TelemetryBuilder;
-use tracewire_e2e::receiver::{self, config, grpc_receiver, http_receiver};
+
+use tracewire_e2e::receiver::{self, config, flaky_http_receiver, grpc_receiver, http_receiver};
 
 fn exercise(protocol: &str, endpoint: String) -> tracewire::Telemetry {
     let telemetry = TelemetryBuilder::from_config(config(&[
@@ -82,6 +84,42 @@ fn http_protobuf_sends_gzip_and_the_configured_headers() {
             .contains("OTel-OTLP-Exporter-Rust"),
         "{headers:?}"
     );
+}
+
+#[test]
+fn http_protobuf_retries_what_the_collector_asks_to_retry() {
+    // 503 twice (with Retry-After: 0), then accepted: one batch, three POSTs.
+    let (addr, received) = flaky_http_receiver(2, 503);
+    let telemetry = TelemetryBuilder::from_config(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+        ("OTEL_METRICS_EXPORTER", "none".to_owned()),
+        ("OTEL_LOGS_EXPORTER", "none".to_owned()),
+        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
+    ]))
+    .build();
+    let _guard = tracing::dispatcher::set_default(&telemetry.subscriber());
+    tracing::info_span!("checkout").in_scope(|| {});
+    telemetry.shutdown();
+    assert_eq!(received.span_names(), ["checkout"]);
+    assert_eq!(received.trace_requests.load(Ordering::SeqCst), 3);
+    let stats = telemetry.stats();
+    assert_eq!((stats.spans_exported, stats.spans_failed_export), (1, 0));
+
+    // 400 is final: one POST, the batch counted as failed.
+    let (addr, received) = flaky_http_receiver(usize::MAX, 400);
+    let telemetry = TelemetryBuilder::from_config(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+        ("OTEL_METRICS_EXPORTER", "none".to_owned()),
+        ("OTEL_LOGS_EXPORTER", "none".to_owned()),
+        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
+    ]))
+    .build();
+    let _guard = tracing::dispatcher::set_default(&telemetry.subscriber());
+    tracing::info_span!("checkout").in_scope(|| {});
+    telemetry.shutdown();
+    assert_eq!(received.trace_requests.load(Ordering::SeqCst), 1);
+    let stats = telemetry.stats();
+    assert_eq!((stats.spans_exported, stats.spans_failed_export), (0, 1));
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! The OTLP/HTTP (`http/protobuf`) trace exporter: batches encoded by
 //! [`otlp_proto`](super::otlp_proto) and POSTed with a blocking client from the
 //! batch processor's own thread, so export never runs on (or waits for) the
-//! application's runtime.
+//! application's runtime. Failures the OTLP spec calls retryable are retried
+//! within the export timeout.
 
+use std::hash::{BuildHasher as _, Hasher as _};
 use std::io::Write as _;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -12,6 +14,27 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::config::{Compression, OtlpConfig};
 use crate::export::otlp_proto::{encode_export_request, partial_success};
+
+/// OTLP's recommended retry policy (opentelemetry-otlp's default too): three
+/// retries, exponential backoff from 100 ms to 1.6 s plus up to 100 ms of
+/// jitter, never past the export timeout.
+const MAX_RETRIES: u32 = 3;
+const INITIAL_DELAY: Duration = Duration::from_millis(100);
+const MAX_DELAY: Duration = Duration::from_millis(1600);
+const MAX_JITTER_MS: u64 = 100;
+/// The longest `Retry-After` honoured.
+const MAX_THROTTLE: Duration = Duration::from_secs(600);
+
+/// How one POST ended.
+enum Attempt {
+    Done(OTelSdkResult),
+    /// Worth another try (502, 504, no response; 429 and 503 with the delay
+    /// the server asked for, if any).
+    Retry {
+        after: Option<Duration>,
+        error: OTelSdkError,
+    },
+}
 
 /// Identifies the exporter to collectors, as the OpenTelemetry exporters do.
 const USER_AGENT: &str = concat!(
@@ -72,40 +95,77 @@ impl OtlpHttpSpanExporter {
     }
 
     fn send(&self, batch: &[SpanData]) -> OTelSdkResult {
-        let mut body = encode_export_request(&self.resource, batch);
+        let body = self.body(batch)?;
+        let started = Instant::now();
+        let mut delay = INITIAL_DELAY;
+        let mut attempt = 0;
+        loop {
+            let (after, error) = match self.post(body.clone()) {
+                Attempt::Done(result) => return result,
+                Attempt::Retry { after, error } => (after, error),
+            };
+            attempt += 1;
+            let wait = after.unwrap_or_else(|| delay + jitter());
+            if attempt > MAX_RETRIES || wait >= self.timeout.saturating_sub(started.elapsed()) {
+                return Err(error);
+            }
+            std::thread::sleep(wait);
+            delay = (delay * 2).min(MAX_DELAY);
+        }
+    }
+
+    /// The request body: the encoded batch, gzipped if configured.
+    fn body(&self, batch: &[SpanData]) -> Result<bytes::Bytes, OTelSdkError> {
+        let body = encode_export_request(&self.resource, batch);
+        if !self.gzip {
+            return Ok(body.into());
+        }
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(body.len() / 4),
+            flate2::Compression::default(),
+        );
+        encoder
+            .write_all(&body)
+            .and_then(|()| encoder.finish())
+            .map(Into::into)
+            .map_err(|e| OTelSdkError::InternalFailure(format!("gzip: {e}")))
+    }
+
+    fn post(&self, body: bytes::Bytes) -> Attempt {
         let mut request = self
             .client
             .post(&self.endpoint)
             .headers(self.headers.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf");
         if self.gzip {
-            let mut encoder = flate2::write::GzEncoder::new(
-                Vec::with_capacity(body.len() / 4),
-                flate2::Compression::default(),
-            );
-            encoder
-                .write_all(&body)
-                .and_then(|()| encoder.finish())
-                .map(|compressed| body = compressed)
-                .map_err(|e| OTelSdkError::InternalFailure(format!("gzip: {e}")))?;
             request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
         }
-        let response = request.body(body).send().map_err(|e| {
-            if e.is_timeout() {
-                OTelSdkError::Timeout(self.timeout)
-            } else {
-                // The URL, never the headers: they may hold credentials.
-                OTelSdkError::InternalFailure(format!(
-                    "OTLP export to {} failed: {}",
-                    self.endpoint,
-                    e.without_url()
-                ))
+        let response = match request.body(body).send() {
+            Ok(response) => response,
+            Err(e) => {
+                let error = if e.is_timeout() {
+                    OTelSdkError::Timeout(self.timeout)
+                } else {
+                    // The URL, never the headers: they may hold credentials.
+                    OTelSdkError::InternalFailure(format!(
+                        "OTLP export to {} failed: {}",
+                        self.endpoint,
+                        e.without_url()
+                    ))
+                };
+                return Attempt::Retry { after: None, error };
             }
-        })?;
-        let status = response.status();
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|seconds| Duration::from_secs(seconds).min(MAX_THROTTLE));
         // Read to the end, so that the connection is kept for the next export.
         let body = response.bytes().unwrap_or_default();
-        if status.is_success() {
+        if (200..300).contains(&status) {
             // Accepted, but the collector may have refused some spans: said,
             // as the OTLP spec asks, and not retried.
             if let Some((rejected, message)) = partial_success(&body) {
@@ -115,15 +175,29 @@ impl OtlpHttpSpanExporter {
                     self.endpoint
                 );
             }
-            Ok(())
-        } else {
-            Err(OTelSdkError::InternalFailure(format!(
-                "OTLP export to {} failed: HTTP {}",
-                self.endpoint,
-                status.as_u16()
-            )))
+            return Attempt::Done(Ok(()));
+        }
+        let error = OTelSdkError::InternalFailure(format!(
+            "OTLP export to {} failed: HTTP {status}",
+            self.endpoint
+        ));
+        match status {
+            429 | 503 => Attempt::Retry {
+                after: retry_after,
+                error,
+            },
+            502 | 504 => Attempt::Retry { after: None, error },
+            _ => Attempt::Done(Err(error)),
         }
     }
+}
+
+/// Up to [`MAX_JITTER_MS`] of random delay, so that many services do not
+/// retry in step.
+fn jitter() -> Duration {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0);
+    Duration::from_millis(hasher.finish() % (MAX_JITTER_MS + 1))
 }
 
 impl SpanExporter for OtlpHttpSpanExporter {
