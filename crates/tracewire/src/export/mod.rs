@@ -5,6 +5,8 @@ pub(crate) mod accounting;
 mod otlp_http;
 #[cfg(any(feature = "otlp-http", test))]
 pub(crate) mod otlp_proto;
+#[cfg(feature = "otlp-http")]
+mod retry;
 pub(crate) mod runtime;
 
 use std::collections::HashMap;

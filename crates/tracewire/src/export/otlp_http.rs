@@ -4,9 +4,8 @@
 //! application's runtime. Failures the OTLP spec calls retryable are retried
 //! within the export timeout.
 
-use std::hash::{BuildHasher as _, Hasher as _};
 use std::io::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -14,27 +13,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::config::{Compression, OtlpConfig};
 use crate::export::otlp_proto::{encode_export_request, partial_success};
-
-/// OTLP's recommended retry policy (opentelemetry-otlp's default too): three
-/// retries, exponential backoff from 100 ms to 1.6 s plus up to 100 ms of
-/// jitter, never past the export timeout.
-const MAX_RETRIES: u32 = 3;
-const INITIAL_DELAY: Duration = Duration::from_millis(100);
-const MAX_DELAY: Duration = Duration::from_millis(1600);
-const MAX_JITTER_MS: u64 = 100;
-/// The longest `Retry-After` honoured.
-const MAX_THROTTLE: Duration = Duration::from_secs(600);
-
-/// How one POST ended.
-enum Attempt {
-    Done(OTelSdkResult),
-    /// Worth another try (502, 504, no response; 429 and 503 with the delay
-    /// the server asked for, if any).
-    Retry {
-        after: Option<Duration>,
-        error: OTelSdkError,
-    },
-}
+use crate::export::retry::{Attempt, MAX_THROTTLE, with_retries};
 
 /// Identifies the exporter to collectors, as the OpenTelemetry exporters do.
 const USER_AGENT: &str = concat!(
@@ -96,22 +75,7 @@ impl OtlpHttpSpanExporter {
 
     fn send(&self, batch: &[SpanData]) -> OTelSdkResult {
         let body = self.body(batch)?;
-        let started = Instant::now();
-        let mut delay = INITIAL_DELAY;
-        let mut attempt = 0;
-        loop {
-            let (after, error) = match self.post(body.clone()) {
-                Attempt::Done(result) => return result,
-                Attempt::Retry { after, error } => (after, error),
-            };
-            attempt += 1;
-            let wait = after.unwrap_or_else(|| delay + jitter());
-            if attempt > MAX_RETRIES || wait >= self.timeout.saturating_sub(started.elapsed()) {
-                return Err(error);
-            }
-            std::thread::sleep(wait);
-            delay = (delay * 2).min(MAX_DELAY);
-        }
+        with_retries(self.timeout, || self.post(body.clone()))
     }
 
     /// The request body: the encoded batch, gzipped if configured.
@@ -190,14 +154,6 @@ impl OtlpHttpSpanExporter {
             _ => Attempt::Done(Err(error)),
         }
     }
-}
-
-/// Up to [`MAX_JITTER_MS`] of random delay, so that many services do not
-/// retry in step.
-fn jitter() -> Duration {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(0);
-    Duration::from_millis(hasher.finish() % (MAX_JITTER_MS + 1))
 }
 
 impl SpanExporter for OtlpHttpSpanExporter {
