@@ -247,6 +247,11 @@ impl TraceService for Grpc {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         self.0.requests.fetch_add(1, Ordering::SeqCst);
+        self.0
+            .trace_headers
+            .lock()
+            .unwrap()
+            .push(request.metadata().clone().into_headers());
         self.0.traces.lock().unwrap().push(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
@@ -288,7 +293,10 @@ pub fn grpc_receiver() -> (SocketAddr, Arc<Received>) {
     let service = Grpc(Arc::clone(&received));
     let addr = spawn_server(move |listener| async move {
         tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(service.clone()))
+            .add_service(
+                TraceServiceServer::new(service.clone())
+                    .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+            )
             .add_service(MetricsServiceServer::new(service.clone()))
             .add_service(LogsServiceServer::new(service))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))

@@ -86,6 +86,34 @@ fn http_protobuf_sends_gzip_and_the_configured_headers() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_sends_gzip_and_the_configured_metadata() {
+    let (addr, received) = grpc_receiver();
+    let telemetry = TelemetryBuilder::from_config(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s3cret".to_owned()),
+        ("OTEL_SERVICE_NAME", "grpc-gzip".to_owned()),
+        ("OTEL_METRICS_EXPORTER", "none".to_owned()),
+        ("OTEL_LOGS_EXPORTER", "none".to_owned()),
+        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
+    ]))
+    .build();
+    {
+        let _guard = tracing::dispatcher::set_default(&telemetry.subscriber());
+        tracing::info_span!("checkout").in_scope(|| {});
+    }
+    telemetry.shutdown();
+    assert_eq!(received.span_names(), ["checkout"]);
+    assert_eq!(received.service_names(), ["grpc-gzip"]);
+    let headers = received.trace_headers.lock().unwrap();
+    let headers = headers.first().expect("one trace request");
+    assert_eq!(headers["api-key"], "s3cret");
+    assert_eq!(headers["grpc-encoding"], "gzip", "{headers:?}");
+    assert_eq!(telemetry.stats().spans_exported, 1);
+}
+
 #[test]
 fn http_protobuf_retries_what_the_collector_asks_to_retry() {
     // 503 twice (with Retry-After: 0), then accepted: one batch, three POSTs.

@@ -1,11 +1,13 @@
 //! Building the exporters each signal was configured with.
 
 pub(crate) mod accounting;
+#[cfg(feature = "otlp-grpc")]
+mod otlp_grpc;
 #[cfg(feature = "otlp-http")]
 mod otlp_http;
-#[cfg(any(feature = "otlp-http", test))]
+#[cfg(any(feature = "otlp-http", feature = "otlp-grpc", test))]
 pub(crate) mod otlp_proto;
-#[cfg(feature = "otlp-http")]
+#[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
 mod retry;
 pub(crate) mod runtime;
 
@@ -110,13 +112,14 @@ macro_rules! build_otlp {
     }};
 }
 
-/// The OTLP trace exporter: over HTTP our own (the batch encoded straight to
-/// protobuf, see `otlp_proto`), over gRPC opentelemetry-otlp's.
+/// The OTLP trace exporter: the batch encoded straight to protobuf (see
+/// `otlp_proto`), sent over HTTP or gRPC.
 #[derive(Debug)]
 pub(crate) enum OtlpSpanExporter {
     #[cfg(feature = "otlp-http")]
     Http(otlp_http::OtlpHttpSpanExporter),
-    Generic(opentelemetry_otlp::SpanExporter),
+    #[cfg(feature = "otlp-grpc")]
+    Grpc(otlp_grpc::OtlpGrpcSpanExporter),
 }
 
 impl opentelemetry_sdk::trace::SpanExporter for OtlpSpanExporter {
@@ -127,26 +130,8 @@ impl opentelemetry_sdk::trace::SpanExporter for OtlpSpanExporter {
         match self {
             #[cfg(feature = "otlp-http")]
             Self::Http(exporter) => exporter.export(batch).await,
-            Self::Generic(exporter) => exporter.export(batch).await,
-        }
-    }
-
-    fn shutdown_with_timeout(
-        &self,
-        timeout: std::time::Duration,
-    ) -> opentelemetry_sdk::error::OTelSdkResult {
-        match self {
-            #[cfg(feature = "otlp-http")]
-            Self::Http(exporter) => exporter.shutdown_with_timeout(timeout),
-            Self::Generic(exporter) => exporter.shutdown_with_timeout(timeout),
-        }
-    }
-
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        match self {
-            #[cfg(feature = "otlp-http")]
-            Self::Http(exporter) => exporter.force_flush(),
-            Self::Generic(exporter) => exporter.force_flush(),
+            #[cfg(feature = "otlp-grpc")]
+            Self::Grpc(exporter) => exporter.export(batch).await,
         }
     }
 
@@ -154,7 +139,8 @@ impl opentelemetry_sdk::trace::SpanExporter for OtlpSpanExporter {
         match self {
             #[cfg(feature = "otlp-http")]
             Self::Http(exporter) => exporter.set_resource(resource),
-            Self::Generic(exporter) => exporter.set_resource(resource),
+            #[cfg(feature = "otlp-grpc")]
+            Self::Grpc(exporter) => exporter.set_resource(resource),
         }
     }
 }
@@ -163,16 +149,22 @@ pub(crate) fn otlp_span_exporter(
     config: &OtlpConfig,
     runtime: &TelemetryRuntime,
 ) -> Result<OtlpSpanExporter, Error> {
-    #[cfg(feature = "otlp-http")]
-    if config.protocol == Protocol::HttpProtobuf {
-        return build_off_runtime(config.protocol, runtime, || {
+    match config.protocol {
+        #[cfg(feature = "otlp-http")]
+        Protocol::HttpProtobuf => build_off_runtime(config.protocol, runtime, || {
             otlp_http::OtlpHttpSpanExporter::new(config)
                 .map_err(opentelemetry_otlp::ExporterBuildError::InternalFailure)
         })
-        .map(OtlpSpanExporter::Http);
+        .map(OtlpSpanExporter::Http),
+        #[cfg(feature = "otlp-grpc")]
+        Protocol::Grpc => build_off_runtime(config.protocol, runtime, || {
+            otlp_grpc::OtlpGrpcSpanExporter::new(config, metadata(config))
+                .map_err(opentelemetry_otlp::ExporterBuildError::InternalFailure)
+        })
+        .map(OtlpSpanExporter::Grpc),
+        #[allow(unreachable_patterns)]
+        other => Err(unsupported(other)),
     }
-    build_otlp!(config, runtime, opentelemetry_otlp::SpanExporter::builder())
-        .map(OtlpSpanExporter::Generic)
 }
 
 pub(crate) fn otlp_log_exporter(

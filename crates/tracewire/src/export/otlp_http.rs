@@ -73,9 +73,9 @@ impl OtlpHttpSpanExporter {
         })
     }
 
-    fn send(&self, batch: &[SpanData]) -> OTelSdkResult {
+    async fn send(&self, batch: &[SpanData]) -> OTelSdkResult {
         let body = self.body(batch)?;
-        with_retries(self.timeout, || self.post(body.clone()))
+        with_retries(self.timeout, || std::future::ready(self.post(body.clone()))).await
     }
 
     /// The request body: the encoded batch, gzipped if configured.
@@ -158,7 +158,7 @@ impl OtlpHttpSpanExporter {
 
 impl SpanExporter for OtlpHttpSpanExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.send(&batch)
+        self.send(&batch).await
     }
 
     fn set_resource(&mut self, resource: &Resource) {

@@ -27,15 +27,16 @@ pub(crate) enum Attempt {
 }
 
 /// Runs `attempt` until it is done, out of retries, or out of `timeout`.
-pub(crate) fn with_retries(
-    timeout: Duration,
-    mut attempt: impl FnMut() -> Attempt,
-) -> OTelSdkResult {
+pub(crate) async fn with_retries<F, Fut>(timeout: Duration, mut attempt: F) -> OTelSdkResult
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Attempt>,
+{
     let started = Instant::now();
     let mut delay = INITIAL_DELAY;
     let mut retries = 0;
     loop {
-        let (after, error) = match attempt() {
+        let (after, error) = match attempt().await {
             Attempt::Done(result) => return result,
             Attempt::Retry { after, error } => (after, error),
         };
@@ -61,43 +62,55 @@ fn jitter() -> Duration {
 mod tests {
     use super::*;
 
+    /// The attempts here never wait: polled once, they are done.
+    fn run(future: impl std::future::Future<Output = OTelSdkResult>) -> OTelSdkResult {
+        let mut future = std::pin::pin!(future);
+        match future
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        {
+            std::task::Poll::Ready(result) => result,
+            std::task::Poll::Pending => panic!("an attempt waited"),
+        }
+    }
+
     #[test]
     fn retries_stop_at_three_or_at_the_timeout_and_a_final_answer_stops_them() {
         let failure = || OTelSdkError::InternalFailure("unavailable".into());
         let mut calls = 0;
-        let result = with_retries(Duration::from_secs(10), || {
+        let result = run(with_retries(Duration::from_secs(10), || {
             calls += 1;
-            Attempt::Retry {
+            std::future::ready(Attempt::Retry {
                 after: Some(Duration::ZERO),
                 error: failure(),
-            }
-        });
+            })
+        }));
         assert!(result.is_err());
         assert_eq!(calls, 4, "one attempt and three retries");
 
         let mut calls = 0;
-        let result = with_retries(Duration::from_millis(50), || {
+        let result = run(with_retries(Duration::from_millis(50), || {
             calls += 1;
-            Attempt::Retry {
+            std::future::ready(Attempt::Retry {
                 after: Some(Duration::from_secs(1)),
                 error: failure(),
-            }
-        });
+            })
+        }));
         assert!(result.is_err());
         assert_eq!(calls, 1, "a delay past the timeout is not waited for");
 
         let mut calls = 0;
-        let result = with_retries(Duration::from_secs(10), || {
+        let result = run(with_retries(Duration::from_secs(10), || {
             calls += 1;
-            if calls < 3 {
+            std::future::ready(if calls < 3 {
                 Attempt::Retry {
                     after: None,
                     error: failure(),
                 }
             } else {
                 Attempt::Done(Ok(()))
-            }
-        });
+            })
+        }));
         assert!(result.is_ok());
         assert_eq!(calls, 3);
     }
