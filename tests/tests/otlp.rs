@@ -52,10 +52,28 @@ fn assert_all_signals_arrived(received: &receiver::Received, service: &str) {
     assert!(names.iter().all(|n| n == service), "{names:?}");
 }
 
+/// Sends one span, `checkout`, with only the trace exporter on (plus `vars`),
+/// and shuts down.
+fn export_one_span(vars: &[(&str, String)]) -> tracewire::Telemetry {
+    let mut all = vec![
+        ("OTEL_METRICS_EXPORTER", "none".to_owned()),
+        ("OTEL_LOGS_EXPORTER", "none".to_owned()),
+        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
+    ];
+    all.extend_from_slice(vars);
+    let telemetry = TelemetryBuilder::from_config(config(&all)).build();
+    {
+        let _guard = tracing::dispatcher::set_default(&telemetry.subscriber());
+        tracing::info_span!("checkout").in_scope(|| {});
+    }
+    telemetry.shutdown();
+    telemetry
+}
+
 #[test]
 fn http_protobuf_sends_gzip_and_the_configured_headers() {
     let (addr, received) = http_receiver(200);
-    let telemetry = TelemetryBuilder::from_config(config(&[
+    export_one_span(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
@@ -63,13 +81,7 @@ fn http_protobuf_sends_gzip_and_the_configured_headers() {
             "OTEL_EXPORTER_OTLP_HEADERS",
             "api-key=s3cret,x-tenant=a%20b".to_owned(),
         ),
-        ("OTEL_SERVICE_NAME", "gzipped".to_owned()),
-        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
-    ]))
-    .build();
-    let _guard = tracing::dispatcher::set_default(&telemetry.subscriber());
-    tracing::info_span!("checkout").in_scope(|| {});
-    telemetry.shutdown();
+    ]);
     assert_eq!(received.span_names(), ["checkout"]);
     let headers = received.trace_headers.lock().unwrap();
     let headers = headers.first().expect("one trace request");
@@ -89,22 +101,13 @@ fn http_protobuf_sends_gzip_and_the_configured_headers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc_sends_gzip_and_the_configured_metadata() {
     let (addr, received) = grpc_receiver();
-    let telemetry = TelemetryBuilder::from_config(config(&[
+    let telemetry = export_one_span(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
         ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s3cret".to_owned()),
         ("OTEL_SERVICE_NAME", "grpc-gzip".to_owned()),
-        ("OTEL_METRICS_EXPORTER", "none".to_owned()),
-        ("OTEL_LOGS_EXPORTER", "none".to_owned()),
-        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
-    ]))
-    .build();
-    {
-        let _guard = tracing::dispatcher::set_default(&telemetry.subscriber());
-        tracing::info_span!("checkout").in_scope(|| {});
-    }
-    telemetry.shutdown();
+    ]);
     assert_eq!(received.span_names(), ["checkout"]);
     assert_eq!(received.service_names(), ["grpc-gzip"]);
     let headers = received.trace_headers.lock().unwrap();
@@ -118,16 +121,7 @@ async fn grpc_sends_gzip_and_the_configured_metadata() {
 fn http_protobuf_retries_what_the_collector_asks_to_retry() {
     // 503 twice (with Retry-After: 0), then accepted: one batch, three POSTs.
     let (addr, received) = flaky_http_receiver(2, 503);
-    let telemetry = TelemetryBuilder::from_config(config(&[
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
-        ("OTEL_METRICS_EXPORTER", "none".to_owned()),
-        ("OTEL_LOGS_EXPORTER", "none".to_owned()),
-        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
-    ]))
-    .build();
-    let _guard = tracing::dispatcher::set_default(&telemetry.subscriber());
-    tracing::info_span!("checkout").in_scope(|| {});
-    telemetry.shutdown();
+    let telemetry = export_one_span(&[("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}"))]);
     assert_eq!(received.span_names(), ["checkout"]);
     assert_eq!(received.trace_requests.load(Ordering::SeqCst), 3);
     let stats = telemetry.stats();
@@ -135,16 +129,7 @@ fn http_protobuf_retries_what_the_collector_asks_to_retry() {
 
     // 400 is final: one POST, the batch counted as failed.
     let (addr, received) = flaky_http_receiver(usize::MAX, 400);
-    let telemetry = TelemetryBuilder::from_config(config(&[
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
-        ("OTEL_METRICS_EXPORTER", "none".to_owned()),
-        ("OTEL_LOGS_EXPORTER", "none".to_owned()),
-        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
-    ]))
-    .build();
-    let _guard = tracing::dispatcher::set_default(&telemetry.subscriber());
-    tracing::info_span!("checkout").in_scope(|| {});
-    telemetry.shutdown();
+    let telemetry = export_one_span(&[("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}"))]);
     assert_eq!(received.trace_requests.load(Ordering::SeqCst), 1);
     let stats = telemetry.stats();
     assert_eq!((stats.spans_exported, stats.spans_failed_export), (0, 1));
