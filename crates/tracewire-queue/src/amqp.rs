@@ -9,10 +9,10 @@ use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel};
 use tracewire::otel::propagation::{Extractor, Injector};
-use tracewire::otel::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _};
+use tracewire::otel::trace::{FutureExt as _, SpanKind};
 use tracewire::otel::{Context, KeyValue};
 
-use crate::telemetry::{attr, consumer_relations};
+use crate::telemetry::{Instruments, attr, consumer_relations};
 use crate::worker::HandlerError;
 
 /// An AMQP header table as a propagation carrier (values as long strings).
@@ -206,24 +206,13 @@ impl Amqp {
                 .await
                 .map(|_| "dead_lettered"),
         };
-        let span = cx.span();
-        if let Err(e) = &outcome {
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, "handler_error"));
-            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "handler_error"));
-            span.set_status(Status::error(e.to_string()));
-        }
-        {
-            let _current = cx.clone().attach();
-            self.instruments
-                .process_duration
-                .record(start.elapsed().as_secs_f64(), &attributes);
-            attributes.push(KeyValue::new(
-                attr::OUTCOME,
-                *settled.as_ref().unwrap_or(&"error"),
-            ));
-            self.instruments.consumed.add(1, &attributes);
-        }
-        span.end();
+        self.instruments.finish_process(
+            &cx,
+            attributes,
+            start,
+            outcome.as_ref().err().map(Instruments::handler_failure),
+            settled.as_ref().ok().copied().unwrap_or("error"),
+        );
         settled.map(|_| ())
     }
 

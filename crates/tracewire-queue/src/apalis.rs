@@ -16,9 +16,9 @@ use apalis_core::task::builder::TaskBuilder;
 use apalis_core::task::metadata::MetadataStore;
 use tracewire::otel::KeyValue;
 use tracewire::otel::propagation::{Extractor, Injector};
-use tracewire::otel::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _};
+use tracewire::otel::trace::{FutureExt as _, SpanKind};
 
-use crate::telemetry::{attr, consumer_relations};
+use crate::telemetry::{Instruments, attr, consumer_relations};
 
 /// `messaging.system` of apalis jobs (semconv allows custom values).
 const SYSTEM: &str = "apalis";
@@ -159,26 +159,18 @@ where
         Box::pin(async move {
             let start = Instant::now();
             let result = future.await;
-            let span = cx.span();
             let outcome = match &result {
                 Ok(_) => "success",
-                Err(e) => {
-                    attributes.push(KeyValue::new(attr::ERROR_TYPE, "handler_error"));
-                    span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "handler_error"));
-                    span.set_status(Status::error(e.to_string()));
-                    if retries_left { "retried" } else { "error" }
-                }
+                Err(_) if retries_left => "retried",
+                Err(_) => "error",
             };
-            {
-                let _current = cx.clone().attach();
-                apalis
-                    .instruments
-                    .process_duration
-                    .record(start.elapsed().as_secs_f64(), &attributes);
-                attributes.push(KeyValue::new(attr::OUTCOME, outcome));
-                apalis.instruments.consumed.add(1, &attributes);
-            }
-            span.end();
+            apalis.instruments.finish_process(
+                &cx,
+                attributes,
+                start,
+                result.as_ref().err().map(Instruments::handler_failure),
+                outcome,
+            );
             result
         })
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use async_nats::HeaderMap;
 use tracewire::otel::propagation::{Extractor, Injector};
-use tracewire::otel::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _};
+use tracewire::otel::trace::{FutureExt as _, SpanKind};
 use tracewire::otel::{Context, KeyValue};
 
 use crate::telemetry::{Instruments, attr, consumer_relations};
@@ -169,31 +169,6 @@ impl Nats {
         (cx, attributes)
     }
 
-    fn finish_process(
-        &self,
-        cx: Context,
-        mut attributes: Vec<KeyValue>,
-        start: Instant,
-        error: Option<&HandlerError>,
-        outcome: &'static str,
-    ) {
-        let span = cx.span();
-        if let Some(e) = error {
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, "handler_error"));
-            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "handler_error"));
-            span.set_status(Status::error(e.to_string()));
-        }
-        {
-            let _current = cx.clone().attach();
-            self.instruments
-                .process_duration
-                .record(start.elapsed().as_secs_f64(), &attributes);
-            attributes.push(KeyValue::new(attr::OUTCOME, outcome));
-            self.instruments.consumed.add(1, &attributes);
-        }
-        span.end();
-    }
-
     /// Handles a core NATS message in a `process {subject}` CONSUMER span;
     /// `queue_group` is recorded as `messaging.consumer.group.name`.
     pub async fn process<F, Fut>(
@@ -210,7 +185,13 @@ impl Nats {
         let start = Instant::now();
         let result = handler(message).with_context(cx.clone()).await;
         let outcome = if result.is_ok() { "success" } else { "error" };
-        self.finish_process(cx, attributes, start, result.as_ref().err(), outcome);
+        self.instruments.finish_process(
+            &cx,
+            attributes,
+            start,
+            result.as_ref().err().map(Instruments::handler_failure),
+            outcome,
+        );
         result
     }
 
@@ -250,11 +231,11 @@ impl Nats {
                 .await
                 .map(|()| "retried"),
         };
-        self.finish_process(
-            cx,
+        self.instruments.finish_process(
+            &cx,
             attributes,
             start,
-            result.as_ref().err(),
+            result.as_ref().err().map(Instruments::handler_failure),
             settled.unwrap_or("error"),
         );
         result

@@ -14,7 +14,7 @@ use redis::streams::{
     StreamReadOptions, StreamReadReply,
 };
 use tracewire::otel::KeyValue;
-use tracewire::otel::trace::{FutureExt as _, Link, SpanKind, Status, TraceContextExt as _};
+use tracewire::otel::trace::{FutureExt as _, Link, SpanKind, TraceContextExt as _};
 use tracewire_redis::{ServerInfo, TracedConnection};
 
 use crate::queue::RedisQueue;
@@ -377,21 +377,6 @@ impl StreamWorker {
         }
         .with_context(cx.clone())
         .await;
-        let outcome = settled.unwrap_or("error");
-        let span = cx.span();
-        if let Some((kind, description)) = &failure {
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, *kind));
-            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, *kind));
-            span.set_status(Status::error(description.clone()));
-        }
-        {
-            let _current = cx.clone().attach();
-            instruments
-                .process_duration
-                .record(start.elapsed().as_secs_f64(), &attributes);
-            attributes.push(KeyValue::new(attr::OUTCOME, outcome));
-            instruments.consumed.add(1, &attributes);
-        }
-        span.end();
+        instruments.finish_process(&cx, attributes, start, failure, settled.unwrap_or("error"));
     }
 }

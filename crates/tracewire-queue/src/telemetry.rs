@@ -301,6 +301,40 @@ impl Instruments {
         span.end();
     }
 
+    /// `failure` of [`finish_process`](Self::finish_process) for a handler
+    /// that returned an error.
+    pub(crate) fn handler_failure(error: &impl std::fmt::Display) -> (&'static str, String) {
+        ("handler_error", error.to_string())
+    }
+
+    /// Ends a `process` span and records the processing duration and the
+    /// consumed message with its `outcome`; `failure` is the handler's
+    /// (`error.type`, description), if it failed.
+    pub(crate) fn finish_process(
+        &self,
+        cx: &Context,
+        mut attributes: Vec<KeyValue>,
+        start: std::time::Instant,
+        failure: Option<(&'static str, String)>,
+        outcome: &'static str,
+    ) {
+        let span = cx.span();
+        if let Some((kind, description)) = failure {
+            attributes.push(KeyValue::new(attr::ERROR_TYPE, kind));
+            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
+            span.set_status(tracewire::otel::trace::Status::error(description));
+        }
+        {
+            // Recorded in the span's context: the exemplar links to it.
+            let _current = cx.clone().attach();
+            self.process_duration
+                .record(start.elapsed().as_secs_f64(), &attributes);
+            attributes.push(KeyValue::new(attr::OUTCOME, outcome));
+            self.consumed.add(1, &attributes);
+        }
+        span.end();
+    }
+
     /// Records the `receive {destination}` CLIENT span of a pull that
     /// returned a message (from `started`, `elapsed` long, blocking wait
     /// included) and returns a link to it for the process span. Empty polls

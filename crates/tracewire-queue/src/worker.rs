@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands as _;
 use tracewire::otel::KeyValue;
-use tracewire::otel::trace::{FutureExt as _, Link, SpanKind, Status, TraceContextExt as _};
+use tracewire::otel::trace::{FutureExt as _, Link, SpanKind};
 use tracewire_redis::{ServerInfo, TracedConnection};
 
 use crate::envelope::Envelope;
@@ -354,22 +354,7 @@ impl Worker {
         }
         .with_context(cx.clone())
         .await;
-        let outcome = settled.unwrap_or("error");
-        let span = cx.span();
-        if let Some((kind, description)) = &failed {
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, *kind));
-            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, *kind));
-            span.set_status(Status::error(description.clone()));
-        }
-        {
-            let _current = cx.clone().attach();
-            instruments
-                .process_duration
-                .record(start.elapsed().as_secs_f64(), &attributes);
-            attributes.push(KeyValue::new(attr::OUTCOME, outcome));
-            instruments.consumed.add(1, &attributes);
-        }
-        span.end();
+        instruments.finish_process(&cx, attributes, start, failed, settled.unwrap_or("error"));
     }
 }
 
