@@ -200,7 +200,6 @@ impl Operation {
         if self.finished {
             return;
         }
-        self.finished = true;
         let (status_code, error_type) = match error {
             None => (None, None),
             Some(sqlx::Error::Database(e)) => {
@@ -212,6 +211,13 @@ impl Operation {
             }
             Some(e) => (None, Some(error_class(e).to_owned())),
         };
+        self.complete(status_code, error_type);
+    }
+
+    /// Records the duration (in the span's context, for the exemplar) and
+    /// ends the span, with the failure's status code and `error.type`.
+    fn complete(&mut self, status_code: Option<String>, error_type: Option<String>) {
+        self.finished = true;
         let mut attributes = std::mem::take(&mut self.metric_attributes);
         if let Some(code) = &status_code {
             attributes.push(KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code.clone()));
@@ -245,21 +251,9 @@ impl Operation {
 
 impl Drop for Operation {
     fn drop(&mut self) {
+        // Dropped early (a stream not read to the end): not an error.
         if !self.finished {
-            // Dropped early (a stream not read to the end): not an error.
-            self.finished = true;
-            let attributes = std::mem::take(&mut self.metric_attributes);
-            self.shared
-                .duration
-                .record(self.start.elapsed().as_secs_f64(), &attributes);
-            let span = self.cx.span();
-            if self.recording {
-                span.set_attribute(KeyValue::new(
-                    attr::DB_RESPONSE_RETURNED_ROWS,
-                    self.rows as i64,
-                ));
-            }
-            span.end();
+            self.complete(None, None);
         }
     }
 }
