@@ -6,9 +6,10 @@
 //! durations are recorded unbound.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::RwLock;
 
+use tracewire::http::SmallKeyHasher;
 use tracewire::metrics::{BoundHistogram, Histogram};
 use tracewire::otel::KeyValue;
 
@@ -26,34 +27,7 @@ pub(crate) struct DurationKey {
     pub(crate) version: u8,
 }
 
-/// Mixes the key's fields with one multiply each (the key is small and trusted).
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-    fn write_u16(&mut self, n: u16) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(u64::from(n));
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Handles = HashMap<DurationKey, BoundHistogram, BuildHasherDefault<KeyHasher>>;
+type Handles = HashMap<DurationKey, BoundHistogram, BuildHasherDefault<SmallKeyHasher>>;
 
 #[derive(Default)]
 pub(crate) struct DurationHandles {

@@ -118,14 +118,16 @@ static ROUTES: LazyLock<RwLock<HashMap<&'static str, &'static InternedRoute>>> =
     LazyLock::new(Default::default);
 
 static ROUTES_BY_ADDRESS: LazyLock<
-    RwLock<HashMap<usize, &'static InternedRoute, BuildHasherDefault<AddressHasher>>>,
+    RwLock<HashMap<usize, &'static InternedRoute, BuildHasherDefault<SmallKeyHasher>>>,
 > = LazyLock::new(Default::default);
 
-/// Mixes addresses and lengths with a multiply: keys are trusted and few.
-#[derive(Default)]
-struct AddressHasher(u64);
+/// A hasher for small keys the process makes itself (addresses, enum
+/// indexes, status codes): one rotate, xor and multiply per field. Not for
+/// keys an attacker chooses — it makes no attempt to resist collisions.
+#[derive(Debug, Default)]
+pub struct SmallKeyHasher(u64);
 
-impl std::hash::Hasher for AddressHasher {
+impl std::hash::Hasher for SmallKeyHasher {
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.write_u64(u64::from(b));
@@ -136,6 +138,12 @@ impl std::hash::Hasher for AddressHasher {
     }
     fn write_usize(&mut self, n: usize) {
         self.write_u64(n as u64);
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
     }
     fn finish(&self) -> u64 {
         self.0

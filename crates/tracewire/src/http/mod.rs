@@ -8,7 +8,7 @@ mod method;
 mod redact;
 mod sampling;
 
-pub use crate::intern::InternedRoute;
+pub use crate::intern::{InternedRoute, SmallKeyHasher};
 pub use capture::{HeaderCapture, is_sensitive_header};
 pub use instruments::{ClientInstruments, ServerInstruments};
 pub use method::KnownMethod;
