@@ -50,8 +50,8 @@ fn decoded_body(headers: &axum::http::HeaderMap, body: &[u8]) -> Vec<u8> {
 }
 
 impl Received {
-    /// Names of every received span.
-    pub fn span_names(&self) -> Vec<String> {
+    /// Every received span, in arrival order.
+    pub fn spans(&self) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
         self.traces
             .lock()
             .unwrap()
@@ -59,8 +59,13 @@ impl Received {
             .flat_map(|r| r.resource_spans.iter())
             .flat_map(|rs| rs.scope_spans.iter())
             .flat_map(|ss| ss.spans.iter())
-            .map(|s| s.name.clone())
+            .cloned()
             .collect()
+    }
+
+    /// Names of every received span.
+    pub fn span_names(&self) -> Vec<String> {
+        self.spans().into_iter().map(|s| s.name).collect()
     }
 
     /// Number of received spans.
@@ -123,6 +128,11 @@ impl Received {
         }
         names
     }
+}
+
+/// An id as lowercase hex, as it appears in `traceparent`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The string inside an OTLP value.

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use tracewire_e2e::receiver::http_receiver;
+use tracewire_e2e::receiver::{hex, http_receiver};
 use tracewire_e2e::{Example, http_get};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -50,13 +50,7 @@ fn quickstart_logs_exports_and_flushes_on_sigterm() {
         names.contains(&"GET /hello/{name}".to_owned()) && names.contains(&"greet".to_owned()),
         "{names:?}"
     );
-    let traces = received.traces.lock().unwrap();
-    let spans: Vec<_> = traces
-        .iter()
-        .flat_map(|r| &r.resource_spans)
-        .flat_map(|rs| &rs.scope_spans)
-        .flat_map(|ss| &ss.spans)
-        .collect();
+    let spans = received.spans();
     for span in &spans {
         assert_eq!(
             hex(&span.trace_id),
@@ -74,7 +68,6 @@ fn quickstart_logs_exports_and_flushes_on_sigterm() {
         greet.parent_span_id, request.span_id,
         "the instrumented function is a child of the request span"
     );
-    drop(traces);
     assert!(received.log_bodies().contains(&"saying hello".to_owned()));
     assert!(
         received
@@ -104,8 +97,4 @@ fn app_terminate_and_collect(
     .unwrap_or_else(|| app.stdout_lines());
     check(&lines);
     app.terminate()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use tracewire_e2e::receiver::{attr, http_receiver};
+use tracewire_e2e::receiver::{attr, hex, http_receiver};
 use tracewire_e2e::{Example, http_get, http_post_json};
 
 /// Redis db 9 is this test's: emptied first so ids of earlier runs do not hit the cache.
@@ -69,14 +69,7 @@ fn users_example_traces_sql_and_cache() {
     assert!(app.terminate().success());
     let _ = std::fs::remove_file(&db);
 
-    let traces = received.traces.lock().unwrap();
-    let spans: Vec<_> = traces
-        .iter()
-        .flat_map(|r| &r.resource_spans)
-        .flat_map(|rs| &rs.scope_spans)
-        .flat_map(|ss| &ss.spans)
-        .collect();
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let spans = received.spans();
     let in_trace: Vec<&str> = spans
         .iter()
         .filter(|s| hex(&s.trace_id) == miss_trace)

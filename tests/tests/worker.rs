@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use tracewire_e2e::receiver::hex;
 use tracewire_e2e::{Worker, http_get, http_post_json, start_worker, wait_for};
 
 #[test]
@@ -69,14 +70,7 @@ fn worker_example_keeps_one_trace_from_request_to_database() {
     assert!(app.terminate().success());
     let _ = std::fs::remove_file(&db);
 
-    let traces = received.traces.lock().unwrap();
-    let spans: Vec<_> = traces
-        .iter()
-        .flat_map(|r| &r.resource_spans)
-        .flat_map(|rs| &rs.scope_spans)
-        .flat_map(|ss| &ss.spans)
-        .collect();
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let spans = received.spans();
     let in_trace: Vec<_> = spans
         .iter()
         .filter(|s| hex(&s.trace_id) == trace_id)
