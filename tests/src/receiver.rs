@@ -324,3 +324,24 @@ pub fn config(vars: &[(&str, String)]) -> tracewire::Config {
         .collect();
     tracewire::Config::from_lookup(move |k| map.get(k).cloned())
 }
+
+/// A black-holed collector: it accepts connections, reads what is sent and
+/// never answers. Returns its address and the number of connections accepted.
+pub fn black_hole() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    let addr = spawn_server(move |listener| async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut sink = [0u8; 4096];
+                while let Ok(n) = tokio::io::AsyncReadExt::read(&mut socket, &mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}

@@ -310,3 +310,103 @@ fn log_records_beyond_the_queue_are_dropped_and_counted() {
     telemetry.shutdown();
     assert_eq!(telemetry.stats().logs_failed_export, 8);
 }
+
+/// Shuts down with the signals in `signals` (of "traces", "metrics", "logs")
+/// exporting to a collector that never answers; returns how long it took.
+fn shutdown_against_a_black_hole(
+    protocol: &str,
+    signals: &[&str],
+    timeout: Option<std::time::Duration>,
+) -> std::time::Duration {
+    let (addr, accepted) = receiver::black_hole();
+    let exporter = |signal: &str| {
+        if signals.contains(&signal) {
+            "otlp".to_owned()
+        } else {
+            "none".to_owned()
+        }
+    };
+    let mut builder = TelemetryBuilder::from_config(config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+        ("OTEL_TRACES_EXPORTER", exporter("traces")),
+        ("OTEL_METRICS_EXPORTER", exporter("metrics")),
+        ("OTEL_LOGS_EXPORTER", exporter("logs")),
+        ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
+    ]));
+    if let Some(timeout) = timeout {
+        builder = builder.shutdown_timeout(timeout);
+    }
+    let telemetry = builder.build();
+    {
+        let _guard = tracing::dispatcher::set_default(&telemetry.subscriber());
+        tracing::info_span!("checkout").in_scope(|| tracing::info!("paid"));
+        tracewire::metrics::counter(&telemetry.meter("black-hole"), "orders", "{order}", "")
+            .add(1, &[]);
+    }
+    let started = std::time::Instant::now();
+    telemetry.shutdown();
+    let took = started.elapsed();
+    assert!(
+        accepted.load(Ordering::SeqCst) > 0,
+        "{protocol} {signals:?}: the collector was reached"
+    );
+    took
+}
+
+#[test]
+fn shutdown_keeps_one_deadline_for_every_combination_of_signals() {
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+    let combinations: [&[&str]; 7] = [
+        &["traces"],
+        &["metrics"],
+        &["logs"],
+        &["traces", "metrics"],
+        &["traces", "logs"],
+        &["logs", "metrics"],
+        &["traces", "metrics", "logs"],
+    ];
+    let runs: Vec<_> = ["http/protobuf", "grpc"]
+        .into_iter()
+        .flat_map(|protocol| combinations.map(move |signals| (protocol, signals)))
+        .map(|(protocol, signals)| {
+            std::thread::spawn(move || {
+                let took = shutdown_against_a_black_hole(protocol, signals, Some(TIMEOUT));
+                (protocol, signals, took)
+            })
+        })
+        .collect();
+    for run in runs {
+        let (protocol, signals, took) = run.join().unwrap();
+        // A little slack for thread scheduling on a loaded machine; before the
+        // shared deadline, metrics alone took 5 s and traces + metrics 10 s.
+        assert!(
+            took <= TIMEOUT + std::time::Duration::from_millis(300),
+            "{protocol} {signals:?}: shutdown took {took:?}, promised {TIMEOUT:?}"
+        );
+    }
+}
+
+#[test]
+fn shutdown_with_the_default_timeout_returns_within_five_seconds() {
+    let runs: Vec<_> = ["http/protobuf", "grpc"]
+        .into_iter()
+        .map(|protocol| {
+            std::thread::spawn(move || {
+                let all = ["traces", "metrics", "logs"];
+                (
+                    protocol,
+                    shutdown_against_a_black_hole(protocol, &all, None),
+                )
+            })
+        })
+        .collect();
+    for run in runs {
+        let (protocol, took) = run.join().unwrap();
+        assert!(
+            took <= std::time::Duration::from_millis(5300),
+            "{protocol}: shutdown took {took:?}, promised 5 s"
+        );
+        eprintln!("{protocol}: all three signals, black-holed collector: shutdown in {took:?}");
+    }
+}

@@ -605,6 +605,32 @@ struct Inner {
     warnings: Mutex<Vec<String>>,
 }
 
+impl Inner {
+    /// Stops traces, then logs, then metrics, each with what is left of
+    /// `deadline`, then the export runtime.
+    fn stop_pipelines(&self, deadline: Instant) {
+        let remaining = || {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        };
+        if let Some(tp) = &self.tracer_provider {
+            let _ = tp.shutdown_with_timeout(remaining());
+        }
+        if let Some(lp) = &self.logger_provider {
+            let _ = lp.shutdown_with_timeout(remaining());
+        }
+        if let Some(mp) = &self.meter_provider {
+            let _ = mp.shutdown_with_timeout(remaining());
+        }
+        if let Ok(mut runtime) = self.runtime.lock() {
+            if let Some(mut rt) = runtime.take() {
+                rt.stop();
+            }
+        }
+    }
+}
+
 /// The installed telemetry. Keep it alive for the life of the program: dropping
 /// it (or calling [`shutdown`](Self::shutdown)) flushes and stops every signal.
 pub struct Telemetry {
@@ -844,32 +870,43 @@ impl Telemetry {
         }
     }
 
-    /// Flushes and stops traces, then logs, then metrics, within the
-    /// configured timeout (default 5 s). Idempotent; safe from any thread,
-    /// inside or outside a Tokio runtime, including a signal handler's task.
+    /// Flushes and stops traces, then logs, then metrics, returning within the
+    /// configured timeout (default 5 s) whatever the collector does.
+    ///
+    /// The timeout is one deadline for the whole shutdown: each signal gets
+    /// what the ones before it left. The providers are stopped on a helper
+    /// thread, because the SDK's periodic metric reader ignores the timeout it
+    /// is given (it waits up to 5 s of its own, and its exporter up to
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT`); when the deadline passes first, this
+    /// returns and what was not yet exported is lost — the process can exit.
+    /// Idempotent; safe from any thread, inside or outside a Tokio runtime,
+    /// including a signal handler's task.
     pub fn shutdown(&self) {
         if self.inner.shut_down.swap(true, Ordering::AcqRel) {
             return;
         }
         let deadline = Instant::now() + self.inner.shutdown_timeout;
-        let remaining = || {
-            deadline
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1))
-        };
-        if let Some(tp) = &self.inner.tracer_provider {
-            let _ = tp.shutdown_with_timeout(remaining());
-        }
-        if let Some(lp) = &self.inner.logger_provider {
-            let _ = lp.shutdown_with_timeout(remaining());
-        }
-        if let Some(mp) = &self.inner.meter_provider {
-            let _ = mp.shutdown_with_timeout(remaining());
-        }
-        if let Ok(mut runtime) = self.inner.runtime.lock() {
-            if let Some(mut rt) = runtime.take() {
-                rt.stop();
+        let inner = Arc::clone(&self.inner);
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let helper = std::thread::Builder::new()
+            .name("tracewire-shutdown".into())
+            .spawn(move || {
+                inner.stop_pipelines(deadline);
+                let _ = done.send(());
+            });
+        match helper {
+            Ok(_) => {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                if finished.recv_timeout(wait).is_err() {
+                    tracing::warn!(
+                        target: "tracewire",
+                        timeout = ?self.inner.shutdown_timeout,
+                        "shutdown did not finish in time; telemetry not yet exported is dropped"
+                    );
+                }
             }
+            // No thread to be had: stop inline, still passing the remaining budget on.
+            Err(_) => self.inner.stop_pipelines(deadline),
         }
     }
 

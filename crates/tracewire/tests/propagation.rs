@@ -324,18 +324,33 @@ fn thirty_two_members_pass_thirty_three_are_discarded() {
 }
 
 #[test]
-fn duplicate_keys_discard_the_tracestate() {
-    for lines in [
-        vec!["foo=1,foo=1"],
-        vec!["foo=1,foo=2"],
-        vec!["foo=1", "foo=2"],
+fn a_repeated_key_keeps_its_first_occurrence() {
+    // Level 2: the header is still inherited; the first occurrence wins.
+    for (lines, kept) in [
+        (vec!["foo=1,foo=1"], "foo=1"),
+        (vec!["foo=1,foo=2"], "foo=1"),
+        (vec!["foo=1", "foo=2"], "foo=1"),
+        (
+            vec!["foo=1,bar=2,foo=3", "baz=4,bar=5"],
+            "foo=1,bar=2,baz=4",
+        ),
     ] {
         let mut pairs = vec![("traceparent", PARENT)];
         pairs.extend(lines.iter().map(|l| ("tracestate", *l)));
         let out = forward(&pairs);
-        assert_eq!(get(&out, "tracestate"), None, "{lines:?}");
+        assert_eq!(get(&out, "tracestate"), Some(kept), "{lines:?}");
         assert_eq!(get(&out, "traceparent"), Some(PARENT));
     }
+}
+
+#[test]
+fn repeated_keys_do_not_count_towards_the_member_limit() {
+    let mut line: Vec<String> = (1..=32).map(|i| format!("k{i}=v")).collect();
+    line.push("k1=again".to_owned());
+    let line = line.join(",");
+    let out = forward(&[("traceparent", PARENT), ("tracestate", &line)]);
+    let expected: Vec<String> = (1..=32).map(|i| format!("k{i}=v")).collect();
+    assert_eq!(get(&out, "tracestate"), Some(expected.join(",").as_str()));
 }
 
 #[test]
@@ -344,10 +359,12 @@ fn invalid_keys_discard_the_tracestate() {
         "foo =1",
         "FOO=1",
         "foo.bar=1",
-        "foo@=1,bar=2",
         "@foo=1,bar=2",
-        "foo@@bar=1,bar=2",
-        "foo@bar@baz=1,bar=2",
+        "_foo=1,bar=2",
+        "-foo=1",
+        "foo@BAR=1",
+        "fo\u{e9}=1",
+        "=1",
     ] {
         assert_eq!(
             get(
@@ -357,6 +374,17 @@ fn invalid_keys_discard_the_tracestate() {
             None,
             "{bad}"
         );
+    }
+}
+
+#[test]
+fn level_two_keys_may_carry_at_signs_anywhere_after_the_first_character() {
+    // Level 1's `tenant@system` form had one `@` and per-part limits; Level 2
+    // has one key grammar with `@` among the continuation characters.
+    for key in ["foo@", "foo@@bar", "foo@bar@baz", "0@1", "a/b*c@d_e-f"] {
+        let line = format!("{key}=1,bar=2");
+        let out = forward(&[("traceparent", PARENT), ("tracestate", &line)]);
+        assert_eq!(get(&out, "tracestate"), Some(line.as_str()), "{key}");
     }
 }
 
@@ -378,9 +406,12 @@ fn key_length_limits() {
     };
     check("z".repeat(256), true);
     check("z".repeat(257), false);
+    // No per-part limits at Level 2: only the key's 256 characters.
     check(format!("{}@{}", "t".repeat(241), "v".repeat(14)), true);
-    check(format!("{}@v", "t".repeat(242)), false);
-    check(format!("t@{}", "v".repeat(15)), false);
+    check(format!("{}@v", "t".repeat(242)), true);
+    check(format!("t@{}", "v".repeat(15)), true);
+    check(format!("{}@{}", "t".repeat(200), "v".repeat(55)), true);
+    check(format!("{}@{}", "t".repeat(200), "v".repeat(56)), false);
 }
 
 #[test]
@@ -516,6 +547,66 @@ fn baggage_lines_combine_and_cap_at_64_members() {
     ])));
     assert_eq!(cx.baggage().len(), 64);
     assert!(cx.baggage().get("a0").is_some() && cx.baggage().get("b23").is_some());
+}
+
+/// Extracts from header lines given as raw bytes (obs-text included).
+fn extract_raw(pairs: &[(&str, &[u8])]) -> Context {
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        map.append(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            http::HeaderValue::from_bytes(v).unwrap(),
+        );
+    }
+    w3c().extract(&HeaderExtractor(&map))
+}
+
+fn baggage_keys(cx: &Context) -> Vec<String> {
+    let mut keys: Vec<String> = cx.baggage().iter().map(|(k, _)| k.to_string()).collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn a_member_with_raw_non_ascii_bytes_is_skipped_alone() {
+    // Latin-1 (not UTF-8), UTF-8 and a non-ASCII key: each member alone goes.
+    for line in [
+        &b"user=alice,city=M\xfcnchen,order=42"[..],
+        "user=alice,city=München,order=42".as_bytes(),
+        "user=alice,stra\u{df}e=1,order=42".as_bytes(),
+        &b"user=alice,\xff\xfe,order=42"[..],
+    ] {
+        let cx = extract_raw(&[("baggage", line)]);
+        assert_eq!(
+            baggage_keys(&cx),
+            ["order", "user"],
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+    }
+    // On a second line, too; the first line is unaffected.
+    let cx = extract_raw(&[("baggage", b"a=1"), ("baggage", b"b=\xe9,c=3")]);
+    assert_eq!(baggage_keys(&cx), ["a", "c"]);
+}
+
+#[test]
+fn raw_non_ascii_bytes_invalidate_trace_context_headers() {
+    let parent = PARENT.as_bytes();
+    // In tracestate: the whole tracestate goes, traceparent stays.
+    let cx = extract_raw(&[("traceparent", parent), ("tracestate", b"foo=1,bar=\xe9")]);
+    let mut out = HeaderMap::new();
+    w3c().inject_context(&cx, &mut HeaderInjector(&mut out));
+    assert_eq!(get(&out, "traceparent"), Some(PARENT));
+    assert_eq!(get(&out, "tracestate"), None);
+    // In traceparent: no parent.
+    let mut bad = parent.to_vec();
+    bad[40] = 0xe9;
+    let cx = extract_raw(&[("traceparent", &bad)]);
+    assert!(!cx.span().span_context().is_valid());
+    let mut bad_with_comma = parent.to_vec();
+    bad_with_comma.extend_from_slice(b",\xe9");
+    let cx = extract_raw(&[("traceparent", &bad_with_comma)]);
+    assert!(!cx.span().span_context().is_valid());
 }
 
 #[test]

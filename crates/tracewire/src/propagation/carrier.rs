@@ -33,7 +33,12 @@ impl Injector for HeaderInjector<'_> {
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(|v| v.to_str().unwrap_or(""))
+        // Not visible ASCII: as text if it is UTF-8 (the grammars reject what
+        // they must), else nothing a grammar accepts.
+        self.0.get(key).map(|v| {
+            v.to_str()
+                .unwrap_or_else(|_| std::str::from_utf8(v.as_bytes()).unwrap_or(NOT_TEXT))
+        })
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -41,14 +46,29 @@ impl Extractor for HeaderExtractor<'_> {
     }
 
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let values: Vec<&str> = self
-            .0
-            .get_all(key)
-            .iter()
-            // A value that is not visible ASCII is still a line: keep its place
-            // (it makes a repeated traceparent invalid) but not its content.
-            .map(|v| v.to_str().unwrap_or(""))
-            .collect();
+        let mut values: Vec<&str> = Vec::new();
+        for value in self.0.get_all(key) {
+            match value.to_str() {
+                Ok(text) => values.push(text),
+                Err(_) => push_list_members(value.as_bytes(), &mut values),
+            }
+        }
         (!values.is_empty()).then_some(values)
+    }
+}
+
+/// Stands in for a list member that is not UTF-8: no propagation grammar
+/// accepts it, so the member is rejected exactly as a malformed one is.
+const NOT_TEXT: &str = "\u{FFFD}";
+
+/// A header line with bytes beyond visible ASCII, as `,`-separated pieces:
+/// the UTF-8 ones as they are, the others as [`NOT_TEXT`]. Every list header
+/// of the W3C specifications (tracestate, baggage) joins lines with `,`, so
+/// the pieces parse as the original line's members would — a baggage member
+/// with raw Latin-1 bytes is skipped alone, a tracestate with one is
+/// discarded, and a traceparent with one becomes several lines (invalid).
+fn push_list_members<'a>(line: &'a [u8], values: &mut Vec<&'a str>) {
+    for piece in line.split(|&c| c == b',') {
+        values.push(std::str::from_utf8(piece).unwrap_or(NOT_TEXT));
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Every rule of the specification is applied on receipt: strict field lengths
 //! and lowercase hex, a repeated `traceparent` is invalid, repeated `tracestate`
-//! lines are combined in order, a bad `tracestate` is dropped whole without
+//! lines are combined in order, a bad `tracestate` is dropped whole (a repeated
+//! key keeps its first occurrence) without
 //! touching `traceparent`, and the Level 2 random-trace-id flag survives a hop.
 
 use opentelemetry::Context;
@@ -109,8 +110,9 @@ fn hex_u8(s: &[u8]) -> Option<u8> {
 
 /// Parses combined `tracestate` header lines into ordered members.
 ///
-/// Returns `None` when the header must be discarded: a malformed member, a
-/// duplicated key, or more than 32 members. Empty members are allowed.
+/// Returns `None` when the header must be discarded: a malformed member or
+/// more than 32 members. Empty members are allowed. A key seen again keeps
+/// its first occurrence: Level 2 still inherits such a header.
 pub fn parse_tracestate<'a>(
     lines: impl IntoIterator<Item = &'a str>,
 ) -> Option<Vec<(String, String)>> {
@@ -130,7 +132,10 @@ pub fn parse_tracestate<'a>(
             if !valid_key(key) || !valid_value(value) {
                 return None;
             }
-            if members.len() == MAX_MEMBERS || members.iter().any(|(k, _)| k == key) {
+            if members.iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            if members.len() == MAX_MEMBERS {
                 return None;
             }
             members.push((key.to_owned(), value.to_owned()));
@@ -161,29 +166,16 @@ fn truncate_to_budget(members: &mut Vec<(String, String)>) {
     }
 }
 
-fn is_key_char(c: u8) -> bool {
-    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'*' | b'/')
-}
-
-/// `simple-key` or `tenant@system` multi-tenant key.
+/// A tracestate key (Level 2, `../docs/conventions.md` §6.2): one of
+/// `a-z 0-9` first, then up to 255 of `a-z 0-9 _ - * / @`. Level 1's
+/// `tenant@system` form, with its per-part limits, is a subset of it.
 fn valid_key(key: &str) -> bool {
     let b = key.as_bytes();
-    match key.split_once('@') {
-        None => {
-            !b.is_empty()
-                && b.len() <= 256
-                && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-                && b.iter().all(|&c| is_key_char(c))
-        }
-        Some((tenant, system)) => {
-            let (t, s) = (tenant.as_bytes(), system.as_bytes());
-            (1..=241).contains(&t.len())
-                && (t[0].is_ascii_lowercase() || t[0].is_ascii_digit())
-                && t.iter().all(|&c| is_key_char(c))
-                && (1..=14).contains(&s.len())
-                && s[0].is_ascii_lowercase()
-                && s.iter().all(|&c| is_key_char(c))
-        }
+    let first = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let rest = |c: u8| first(c) || matches!(c, b'_' | b'-' | b'*' | b'/' | b'@');
+    match b.split_first() {
+        Some((&head, tail)) => first(head) && tail.len() <= 255 && tail.iter().all(|&c| rest(c)),
+        None => false,
     }
 }
 
