@@ -114,6 +114,11 @@ impl Example {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.stop()
+    }
+
+    /// Sends SIGTERM and waits for the exit status, keeping the handle.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -268,6 +273,19 @@ pub struct Worker {
     pub redis: redis::Connection,
     /// The SQLite file (remove it when done).
     pub db: PathBuf,
+    /// The environment it was started with.
+    env: Vec<(&'static str, String)>,
+}
+
+impl Worker {
+    /// Stops the example with SIGTERM (returning its exit status), then
+    /// starts it again with the same database, Redis database and collector.
+    pub fn restart(&mut self) -> std::process::ExitStatus {
+        let status = self.app.stop();
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.app = Example::start("worker", &env);
+        status
+    }
 }
 
 impl std::fmt::Debug for Worker {
@@ -305,20 +323,19 @@ pub fn start_worker(test: &str, redis_db: u8) -> Option<Worker> {
     ));
     let _ = std::fs::remove_file(&db);
     let database_url = format!("sqlite://{}?mode=rwc", db.display());
-    let endpoint = format!("http://{collector}");
-    let app = Example::start(
-        "worker",
-        &[
-            ("DATABASE_URL", &database_url),
-            ("REDIS_URL", &redis_url),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ],
-    );
+    let env = vec![
+        ("DATABASE_URL", database_url),
+        ("REDIS_URL", redis_url),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}")),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+    ];
+    let borrowed: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = Example::start("worker", &borrowed);
     Some(Worker {
         app,
         received,
         redis,
         db,
+        env,
     })
 }

@@ -183,7 +183,7 @@ fn every_metric_the_rules_and_dashboards_query_is_emitted() {
     let referenced = referenced_metrics();
     assert!(
         referenced.contains("http_server_request_duration_seconds_count")
-            && referenced.contains("messaging_queue_depth"),
+            && referenced.contains("tracewire_messaging_queue_depth"),
         "the scan missed names: {referenced:?}"
     );
 

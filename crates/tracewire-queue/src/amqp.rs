@@ -216,7 +216,7 @@ impl Amqp {
         settled.map(|_| ())
     }
 
-    /// Keeps `messaging.queue.depth` of `queues` current (every `every`)
+    /// Keeps `tracewire.messaging.queue.depth` of `queues` current (every `every`)
     /// with each queue's `message_count` (a passive `queue.declare`: ready
     /// messages, not the unacked ones). Give it a channel of its own: the
     /// broker closes a channel whose passive declare names a missing queue,

@@ -32,9 +32,10 @@
 //! bare payloads in a new trace.
 //!
 //! Metrics (Prometheus names): `messaging_client_sent_messages_total`,
-//! `messaging_client_consumed_messages_total{tracewire_message_outcome=success|retried|dead_lettered|error}`,
+//! `messaging_client_consumed_messages_total` (with `error.type` when the handler failed),
+//! `tracewire_messaging_processed_messages_total{tracewire_messaging_outcome=success|retried|dead_lettered|error}`,
 //! `messaging_process_duration_seconds`, `messaging_client_operation_duration_seconds`,
-//! `messaging_queue_depth` (LLEN, refreshed in the background).
+//! `tracewire_messaging_queue_depth` (LLEN, refreshed in the background).
 //!
 //! The same spans and metrics cover Redis streams ([`RedisStream`],
 //! [`StreamWorker`]), RabbitMQ (module `amqp`, feature `amqp`), NATS and

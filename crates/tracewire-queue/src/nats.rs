@@ -241,7 +241,7 @@ impl Nats {
         result
     }
 
-    /// Keeps `messaging.queue.depth` of the consumer's stream current (every
+    /// Keeps `tracewire.messaging.queue.depth` of the consumer's stream current (every
     /// `every`) with the consumer's `num_pending`: messages in the stream not
     /// yet delivered to it. Runs until the returned task is aborted.
     pub fn observe_depth(

@@ -93,12 +93,38 @@ impl RedisQueue {
     }
 
     /// Sends `payload` to `queue`; returns the message id.
+    ///
+    /// The message can be processed before this returns. To record anything
+    /// a handler will read (a job's status, say), take an id with
+    /// [`new_message_id`](Self::new_message_id), write the state under it,
+    /// then [`send_with_id`](Self::send_with_id).
     pub async fn send(
         &self,
         queue: &str,
         payload: impl Into<String>,
     ) -> redis::RedisResult<String> {
         let id = message_id();
+        self.send_with_id(queue, &id, payload).await?;
+        Ok(id)
+    }
+
+    /// A fresh message id (unique per process run: a random prefix, then a
+    /// counter), for [`send_with_id`](Self::send_with_id).
+    pub fn new_message_id(&self) -> String {
+        message_id()
+    }
+
+    /// Sends `payload` to `queue` as message `id` (`messaging.message.id`,
+    /// and [`Message::id`](crate::Message::id) for the handler). The caller
+    /// chooses the id, so state keyed by it can be written before the
+    /// message exists for any worker.
+    pub async fn send_with_id(
+        &self,
+        queue: &str,
+        id: &str,
+        payload: impl Into<String>,
+    ) -> redis::RedisResult<()> {
+        let id = id.to_owned();
         let mut server = Vec::new();
         Self::server_attributes(&self.server, &mut server);
         let (cx, attributes) = self.instruments.start_send(
@@ -119,6 +145,6 @@ impl RedisQueue {
         let error_type = Self::send_error_type(&result);
         self.instruments
             .finish_send(&cx, attributes, start.elapsed(), error_type);
-        result.map(|()| id)
+        result
     }
 }

@@ -24,12 +24,19 @@ pub mod attr {
     pub const ERROR_TYPE: &str = "error.type";
     pub const SERVER_ADDRESS: &str = "server.address";
     pub const SERVER_PORT: &str = "server.port";
-    /// Project attribute on processed messages: `success`, `retried`,
-    /// `dead_lettered`, `error` (semconv has none; alerts need one).
-    pub const OUTCOME: &str = "tracewire.message.outcome";
+    /// Project attribute of `tracewire.messaging.processed.messages`: what
+    /// became of a delivered message — `success`, `retried`, `dead_lettered`,
+    /// or `error` (settling it failed). Semconv has no such attribute, so it
+    /// is on a project metric, never on `messaging.client.consumed.messages`.
+    pub const OUTCOME: &str = "tracewire.messaging.outcome";
 }
 
 pub(crate) const SCOPE: &str = "tracewire-queue";
+
+/// The backlog gauge (project metric).
+pub(crate) const QUEUE_DEPTH: &str = "tracewire.messaging.queue.depth";
+/// Delivered messages by what became of them (project metric).
+pub(crate) const PROCESSED: &str = "tracewire.messaging.processed.messages";
 
 /// How a consumer span relates to the producer's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -125,6 +132,7 @@ pub(crate) struct Instruments {
     pub(crate) tracer: Option<SdkTracer>,
     pub(crate) sent: Counter,
     pub(crate) consumed: Counter,
+    pub(crate) processed: Counter,
     pub(crate) process_duration: Histogram,
     pub(crate) operation_duration: Histogram,
     /// Last observed backlog per (messaging system, destination).
@@ -143,7 +151,8 @@ impl Instruments {
         // the numbers with LLEN, XINFO GROUPS, the AMQP queue's message_count or the
         // JetStream consumer's num_pending (the SDK's callbacks cannot do I/O).
         let depth_gauge = meter
-            .i64_observable_gauge("messaging.queue.depth")
+            // Not a semconv metric (there is none for backlog): a project one.
+            .i64_observable_gauge(QUEUE_DEPTH)
             .with_unit("{message}")
             .with_description("Messages waiting in the queue, refreshed in the background.")
             .with_callback(move |observer| {
@@ -172,7 +181,13 @@ impl Instruments {
                 meter,
                 "messaging.client.consumed.messages",
                 "{message}",
-                "Messages delivered to the handler, by outcome.",
+                "Messages delivered to the handler.",
+            ),
+            processed: counter(
+                meter,
+                PROCESSED,
+                "{message}",
+                "Delivered messages by outcome: success, retried, dead_lettered or error.",
             ),
             process_duration: duration_histogram(
                 meter,
@@ -329,8 +344,9 @@ impl Instruments {
             let _current = cx.clone().attach();
             self.process_duration
                 .record(start.elapsed().as_secs_f64(), &attributes);
-            attributes.push(KeyValue::new(attr::OUTCOME, outcome));
             self.consumed.add(1, &attributes);
+            attributes.push(KeyValue::new(attr::OUTCOME, outcome));
+            self.processed.add(1, &attributes);
         }
         span.end();
     }

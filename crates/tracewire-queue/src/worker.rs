@@ -3,11 +3,29 @@
 //! Each message moves atomically from the queue to this consumer's
 //! processing list (`BLMOVE`), is handed to the handler in a CONSUMER span
 //! (`process {queue}`), and only then leaves the processing list: on success
-//! it is removed, on failure it goes back to the queue with its attempt
-//! count raised (after an exponential backoff), and past `max_retries` it
-//! moves to the dead-letter list. A worker that dies mid-message leaves it in
-//! its processing list; the next worker with the same consumer name puts it
-//! back in the queue before starting.
+//! it is removed; on failure it moves, in one transaction, to the delayed set
+//! `{queue}:delayed` (a sorted set scored by the time it is due, exponential
+//! backoff) with its attempt count raised, and past `max_retries` to the
+//! dead-letter list. Waiting for a retry holds no concurrency slot: every
+//! worker moves due messages back to the queue in one atomic script.
+//!
+//! **Crashed consumers.** Every worker registers its consumer name in
+//! `{queue}:consumers` and keeps a heartbeat key `{queue}:consumer:{name}`
+//! alive with a TTL ([`Worker::heartbeat`], default 30 s, refreshed every
+//! third of it). Every worker, at start and once per TTL, moves the
+//! processing lists of consumers whose heartbeat has expired back to the
+//! queue, so a consumer that dies and never returns (a pod with a random
+//! name) strands nothing. A restart under the same name also re-queues its
+//! own list at once.
+//!
+//! **Delivery is at least once.** A message is processed again when its
+//! consumer crashed after the handler's side effects but before the
+//! acknowledgement, or when a live consumer could not refresh its heartbeat
+//! for longer than the TTL while handling it (a stalled process, a network
+//! partition from Redis): that is the duplicate window. Handlers should be
+//! idempotent (the message id is stable across deliveries). Retry due times
+//! are the workers' clocks; clock skew between them shifts a delay by the
+//! skew.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -50,9 +68,49 @@ pub struct Worker {
     backoff: Duration,
     poll: Duration,
     depth_interval: Duration,
+    heartbeat: Duration,
     mode: ContextMode,
     tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
     meter: tracewire::otel::metrics::Meter,
+}
+
+/// Moves up to 100 due entries of the delayed set (KEYS\[1\]) to the queue
+/// (KEYS\[2\]) in one step: concurrent workers never move one twice, and a
+/// crash between the two commands cannot lose one.
+const PROMOTE_DUE: &str = r"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, member in ipairs(due) do
+  redis.call('ZREM', KEYS[1], member)
+  redis.call('RPUSH', KEYS[2], member)
+end
+return #due
+";
+
+/// A consumer name no other live worker has: host, process id and a random part.
+fn unique_consumer_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned());
+    // RandomState is seeded randomly per process and per instance.
+    let mut random = std::collections::hash_map::RandomState::new().build_hasher();
+    random.write_u32(std::process::id());
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        random.finish() as u32
+    )
+}
+
+/// Milliseconds since the Unix epoch (the delayed set's scores).
+fn now_millis() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64)
+        .unwrap_or(0.0)
 }
 
 impl std::fmt::Debug for Worker {
@@ -65,18 +123,20 @@ impl std::fmt::Debug for Worker {
 }
 
 impl Worker {
-    /// A worker for `queue`: concurrency 4, 3 retries from 100 ms, consumer
-    /// `default`, producer's span as parent.
+    /// A worker for `queue`: concurrency 4, 3 retries from 100 ms, a consumer
+    /// name unique to this worker (`{host}-{pid}-{random}`), a 30 s heartbeat,
+    /// producer's span as parent.
     pub fn new(client: redis::Client, queue: impl Into<String>) -> Self {
         Self {
             client,
             queue: queue.into(),
-            consumer: "default".to_owned(),
+            consumer: unique_consumer_name(),
             concurrency: 4,
             max_retries: 3,
             backoff: Duration::from_millis(100),
             poll: Duration::from_secs(1),
             depth_interval: Duration::from_secs(5),
+            heartbeat: Duration::from_secs(30),
             mode: ContextMode::Parent,
             tracer: tracewire::sdk_tracer(SCOPE),
             meter: tracewire::otel::global::meter(SCOPE),
@@ -102,8 +162,20 @@ impl Worker {
     }
 
     /// This consumer's name (its processing list is `{queue}:processing:{name}`).
+    /// Two live workers must not share one: at start a worker re-queues what
+    /// its name's processing list holds.
     pub fn consumer(mut self, name: impl Into<String>) -> Self {
         self.consumer = name.into();
+        self
+    }
+
+    /// How long this consumer counts as alive without refreshing its
+    /// heartbeat (refreshed every third of it); past it, any worker of the
+    /// queue re-queues its in-flight messages. Longer means a crashed
+    /// consumer's messages wait longer; shorter means a stalled one is more
+    /// likely to see its message processed twice. At least 100 ms.
+    pub fn heartbeat(mut self, ttl: Duration) -> Self {
+        self.heartbeat = ttl.max(Duration::from_millis(100));
         self
     }
 
@@ -113,7 +185,7 @@ impl Worker {
         self
     }
 
-    /// How often `messaging.queue.depth` is refreshed with `LLEN`.
+    /// How often `tracewire.messaging.queue.depth` is refreshed with `LLEN`.
     pub fn depth_interval(mut self, every: Duration) -> Self {
         self.depth_interval = every;
         self
@@ -146,6 +218,118 @@ impl Worker {
         format!("{}:dead", self.queue)
     }
 
+    /// The sorted set of messages waiting for a retry, scored by when they
+    /// are due (milliseconds since the Unix epoch).
+    pub fn delayed_set(&self) -> String {
+        format!("{}:delayed", self.queue)
+    }
+
+    /// The set of registered consumer names.
+    pub fn consumers_set(&self) -> String {
+        format!("{}:consumers", self.queue)
+    }
+
+    /// The heartbeat key of consumer `name`.
+    pub fn heartbeat_key(&self, name: &str) -> String {
+        format!("{}:consumer:{name}", self.queue)
+    }
+
+    /// Registers this consumer and (re)sets its heartbeat.
+    async fn beat(&self, conn: &mut redis::aio::MultiplexedConnection) -> redis::RedisResult<()> {
+        redis::pipe()
+            .sadd(self.consumers_set(), &self.consumer)
+            .ignore()
+            .pset_ex(
+                self.heartbeat_key(&self.consumer),
+                1,
+                self.heartbeat.as_millis() as u64,
+            )
+            .ignore()
+            .query_async(conn)
+            .await
+    }
+
+    /// Moves every message of `list` back to the queue, one atomic move at a
+    /// time (a concurrent reclaimer takes each message at most once).
+    async fn requeue_all(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        list: &str,
+    ) -> redis::RedisResult<usize> {
+        let mut moved = 0;
+        while conn
+            .rpoplpush::<_, _, Option<String>>(list, &self.queue)
+            .await?
+            .is_some()
+        {
+            moved += 1;
+        }
+        Ok(moved)
+    }
+
+    /// Re-queues the in-flight messages of registered consumers whose
+    /// heartbeat has expired, and forgets those consumers.
+    async fn reclaim_expired(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+    ) -> redis::RedisResult<usize> {
+        let consumers: Vec<String> = conn.smembers(self.consumers_set()).await?;
+        let mut moved = 0;
+        for name in consumers.iter().filter(|n| **n != self.consumer) {
+            if conn.exists::<_, bool>(self.heartbeat_key(name)).await? {
+                continue;
+            }
+            let list = format!("{}:processing:{name}", self.queue);
+            moved += self.requeue_all(conn, &list).await?;
+            let _: () = conn.srem(self.consumers_set(), name).await?;
+        }
+        Ok(moved)
+    }
+
+    /// Moves due retries from the delayed set to the queue.
+    async fn promote_due(
+        &self,
+        script: &redis::Script,
+        conn: &mut redis::aio::MultiplexedConnection,
+    ) -> redis::RedisResult<i64> {
+        script
+            .key(self.delayed_set())
+            .key(&self.queue)
+            .arg(now_millis())
+            .invoke_async(conn)
+            .await
+    }
+
+    /// Heartbeat, due retries and reclaiming, until `stop`; then the
+    /// heartbeat is dropped so the others know this consumer has left.
+    async fn upkeep(
+        self: Arc<Self>,
+        mut conn: redis::aio::MultiplexedConnection,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let script = redis::Script::new(PROMOTE_DUE);
+        let tick = (self.heartbeat / 3)
+            .min(self.poll)
+            .min(self.backoff)
+            .max(Duration::from_millis(10));
+        let (mut last_beat, mut last_reclaim) = (Instant::now(), Instant::now());
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = stop.changed() => break,
+            }
+            // Failures here (Redis briefly away) are retried on the next tick.
+            if last_beat.elapsed() >= self.heartbeat / 3 && self.beat(&mut conn).await.is_ok() {
+                last_beat = Instant::now();
+            }
+            let _ = self.promote_due(&script, &mut conn).await;
+            if last_reclaim.elapsed() >= self.heartbeat {
+                last_reclaim = Instant::now();
+                let _ = self.reclaim_expired(&mut conn).await;
+            }
+        }
+    }
+
     /// Runs until `shutdown` resolves; in-flight messages finish first.
     pub async fn run<F, Fut>(
         self,
@@ -159,24 +343,25 @@ impl Worker {
         let instruments = Instruments::new(self.tracer.clone(), &self.meter);
         let server = ServerInfo::of(&self.client);
         let mut admin = self.client.get_multiplexed_async_connection().await?;
-        // A previous run that died mid-message left it here: back to the queue.
-        loop {
-            let moved: Option<String> =
-                admin.rpoplpush(self.processing_list(), &self.queue).await?;
-            if moved.is_none() {
-                break;
-            }
-        }
+        self.beat(&mut admin).await?;
+        // A previous run under this name that died mid-message left it here.
+        self.requeue_all(&mut admin, &self.processing_list())
+            .await?;
+        // Consumers that died and never came back left theirs.
+        self.reclaim_expired(&mut admin).await?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // Every task of this run lives in `tasks`: dropping the run (a killed
+        // worker) stops them all, the heartbeat included.
+        let mut tasks = tokio::task::JoinSet::new();
         let depth = instruments.depth_of("redis", &self.queue);
-        let depth_task = {
+        {
             let (mut conn, queue, every, mut stop) = (
                 admin.clone(),
                 self.queue.clone(),
                 self.depth_interval,
                 stop_rx.clone(),
             );
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 loop {
                     if let Ok(n) = conn.llen::<_, i64>(&queue).await {
                         depth.store(n, Ordering::Relaxed);
@@ -186,11 +371,11 @@ impl Worker {
                         _ = stop.changed() => return,
                     }
                 }
-            })
-        };
+            });
+        }
         let handler = Arc::new(handler);
         let worker = Arc::new(self);
-        let mut loops = Vec::with_capacity(worker.concurrency);
+        let mut loops = tokio::task::JoinSet::new();
         for _ in 0..worker.concurrency {
             // BLMOVE blocks up to the poll interval: no client-side response
             // timeout on this connection, or a timed-out call would leave the
@@ -214,18 +399,22 @@ impl Worker {
                 server.clone(),
                 stop_rx.clone(),
             );
-            loops.push(tokio::spawn(async move {
+            loops.spawn(async move {
                 worker
                     .consume(poller, traced, handler, instruments, server, stop)
                     .await;
-            }));
+            });
         }
+        // The heartbeat outlives the consumer loops: in-flight messages
+        // finish and are settled while this consumer still counts as alive.
+        let (leave_tx, leave_rx) = tokio::sync::watch::channel(false);
+        tasks.spawn(Arc::clone(&worker).upkeep(admin.clone(), leave_rx));
         shutdown.await;
         let _ = stop_tx.send(true);
-        for task in loops {
-            let _ = task.await;
-        }
-        let _ = depth_task.await;
+        while loops.join_next().await.is_some() {}
+        let _ = leave_tx.send(true);
+        while tasks.join_next().await.is_some() {}
+        let _: redis::RedisResult<()> = admin.del(worker.heartbeat_key(&worker.consumer)).await;
         Ok(())
     }
 
@@ -326,14 +515,16 @@ impl Worker {
                     Ok("success")
                 }
                 Some(_) if envelope.attempt < self.max_retries => {
+                    // Parked in the delayed set, not slept on: the slot is free
+                    // for the next message while the backoff runs.
                     let factor = 1u32 << envelope.attempt.min(6);
-                    tokio::time::sleep(self.backoff * factor).await;
+                    let due = now_millis() + (self.backoff * factor).as_millis() as f64;
                     envelope.attempt += 1;
                     let _: () = redis::pipe()
                         .atomic()
                         .lrem(&processing, 1, raw)
                         .ignore()
-                        .rpush(&self.queue, envelope.encode())
+                        .zadd(self.delayed_set(), envelope.encode(), due)
                         .ignore()
                         .query_async(traced)
                         .await?;
@@ -358,7 +549,7 @@ impl Worker {
     }
 }
 
-/// Keeps `messaging.queue.depth` of `queues` current (every `every`) without
+/// Keeps `tracewire.messaging.queue.depth` of `queues` current (every `every`) without
 /// a worker, e.g. on the producer side. Runs until the returned task is aborted.
 pub fn observe_depth(
     client: redis::Client,

@@ -149,7 +149,7 @@ async fn a_published_message_is_processed_in_the_same_trace() {
     );
     let metrics = t.metrics_text();
     assert!(
-        metrics.contains("tracewire_message_outcome=\"dead_lettered\""),
+        metrics.contains("tracewire_messaging_outcome=\"dead_lettered\""),
         "{metrics}"
     );
     let _ = channel
@@ -215,7 +215,9 @@ async fn depth_link_mode_and_malformed_headers() {
     );
     let depth = t
         .wait_for_metric_line(|l| {
-            l.starts_with("messaging_queue_depth{") && l.contains(&queue) && l.ends_with(" 2")
+            l.starts_with("tracewire_messaging_queue_depth{")
+                && l.contains(&queue)
+                && l.ends_with(" 2")
         })
         .await
         .unwrap_or_else(|| panic!("two messages wait: {}", t.metrics_text()));

@@ -242,11 +242,11 @@ async fn a_jetstream_message_is_acked_on_success_and_redelivered_on_failure() {
     assert!(!matches!(processes[1].status, Status::Error { .. }));
     let metrics = t.metrics_text();
     assert!(
-        metrics.contains("tracewire_message_outcome=\"retried\""),
+        metrics.contains("tracewire_messaging_outcome=\"retried\""),
         "{metrics}"
     );
     assert!(
-        metrics.contains("tracewire_message_outcome=\"success\""),
+        metrics.contains("tracewire_messaging_outcome=\"success\""),
         "{metrics}"
     );
     js.delete_stream(&name).await.unwrap();
@@ -282,7 +282,9 @@ async fn depth_link_mode_and_malformed_headers() {
     let observer = nats.observe_depth(consumer.clone(), Duration::from_millis(50));
     let depth = t
         .wait_for_metric_line(|l| {
-            l.starts_with("messaging_queue_depth{") && l.contains(&name) && l.ends_with(" 2")
+            l.starts_with("tracewire_messaging_queue_depth{")
+                && l.contains(&name)
+                && l.ends_with(" 2")
         })
         .await
         .unwrap_or_else(|| panic!("two messages wait: {}", t.metrics_text()));

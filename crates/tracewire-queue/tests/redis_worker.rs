@@ -153,11 +153,19 @@ async fn a_message_sent_in_a_span_is_processed_in_the_same_trace() {
     );
     assert!(
         metrics.lines().any(
-            |l| l.starts_with("messaging_client_consumed_messages_total{")
-                && l.contains("tracewire_message_outcome=\"success\"")
+            |l| l.starts_with("tracewire_messaging_processed_messages_total{")
+                && l.contains("tracewire_messaging_outcome=\"success\"")
         ),
         "{metrics}"
     );
+    // The semconv counter carries only semconv attributes.
+    let consumed: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("messaging_client_consumed_messages_total{"))
+        .collect();
+    assert_eq!(consumed.len(), 1, "{metrics}");
+    assert!(!consumed[0].contains("tracewire_"), "{}", consumed[0]);
+    assert!(!consumed[0].contains("error_type"), "{}", consumed[0]);
     assert!(metrics.contains("messaging_process_duration_seconds_bucket{"));
     clean(&client, &queue).await;
 }
@@ -275,13 +283,22 @@ async fn failing_messages_retry_then_land_in_the_dead_letter_list() {
         metrics
             .lines()
             .find(|l| {
-                l.starts_with("messaging_client_consumed_messages_total{")
-                    && l.contains(&format!("tracewire_message_outcome=\"{outcome}\""))
+                l.starts_with("tracewire_messaging_processed_messages_total{")
+                    && l.contains(&format!("tracewire_messaging_outcome=\"{outcome}\""))
             })
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse::<u64>().ok())
     };
     assert_eq!(count_of("retried"), Some(2), "{metrics}");
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("messaging_client_consumed_messages_total{")
+                && l.contains("error_type=\"handler_error\"")
+                && !l.contains("tracewire_")
+                && l.split_whitespace().nth(1) == Some("3")
+        ),
+        "every failed delivery counted with error.type: {metrics}"
+    );
     assert_eq!(count_of("dead_lettered"), Some(1), "{metrics}");
     clean(&client, &queue).await;
 }
@@ -370,7 +387,7 @@ async fn queue_depth_matches_llen_and_malformed_messages_are_processed() {
     let metrics = t.metrics_text();
     let depth = metrics
         .lines()
-        .find(|l| l.starts_with("messaging_queue_depth{") && l.contains(&queue))
+        .find(|l| l.starts_with("tracewire_messaging_queue_depth{") && l.contains(&queue))
         .unwrap_or_else(|| panic!("{metrics}"));
     assert!(depth.ends_with(" 5"), "{depth}");
     observer.abort();
@@ -506,7 +523,10 @@ async fn stream_entries_carry_context_and_are_acknowledged_or_dead_lettered() {
     let depth = t
         .metrics_text()
         .lines()
-        .find(|l| l.starts_with("messaging_queue_depth{") && l.contains(&format!("\"{stream}\"")))
+        .find(|l| {
+            l.starts_with("tracewire_messaging_queue_depth{")
+                && l.contains(&format!("\"{stream}\""))
+        })
         .map(str::to_owned)
         .unwrap_or_else(|| panic!("{}", t.metrics_text()));
     assert!(
@@ -570,4 +590,234 @@ async fn stream_link_mode_keeps_the_producer_as_a_link() {
     assert_linked_to(&process, &send);
     assert_linked_to(&process, &t.span(&format!("receive {stream}")));
     clean(&client, &stream).await;
+}
+
+#[tokio::test]
+async fn a_consumer_that_never_returns_strands_nothing() {
+    let t = TestTelemetry::start();
+    let Some(client) = client("a_consumer_that_never_returns_strands_nothing").await else {
+        return;
+    };
+    let queue = queue_name("orphan");
+    clean(&client, &queue).await;
+    producer(&t, &client)
+        .await
+        .send(&queue, "precious")
+        .await
+        .unwrap();
+
+    // A consumer takes the message, then is killed and never comes back.
+    let ghost = worker(&t, &client, &queue)
+        .consumer("ghost")
+        .heartbeat(Duration::from_millis(300));
+    let (ghost_list, ghost_beat, consumers) = (
+        ghost.processing_list(),
+        ghost.heartbeat_key("ghost"),
+        ghost.consumers_set(),
+    );
+    let killed = tokio::spawn(ghost.run(
+        |_| async { std::future::pending::<Result<(), tracewire_queue::HandlerError>>().await },
+        std::future::pending(),
+    ));
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for _ in 0..100 {
+        if conn.llen::<_, i64>(&ghost_list).await.unwrap() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        conn.llen::<_, i64>(&ghost_list).await.unwrap(),
+        1,
+        "in flight"
+    );
+    assert!(conn.exists::<_, bool>(&ghost_beat).await.unwrap(), "alive");
+    killed.abort();
+    let _ = killed.await;
+
+    // Another consumer, under another name, picks it up once the heartbeat lapses.
+    let handled_by = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (seen, check) = (Arc::clone(&handled_by), Arc::clone(&handled_by));
+    run_until(
+        worker(&t, &client, &queue)
+            .consumer("survivor")
+            .heartbeat(Duration::from_millis(300)),
+        move |message| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.lock().unwrap().push(message.payload);
+                Ok(())
+            }
+        },
+        move || !check.lock().unwrap().is_empty(),
+    )
+    .await;
+    assert_eq!(*handled_by.lock().unwrap(), ["precious"]);
+    assert_eq!(conn.llen::<_, i64>(&ghost_list).await.unwrap(), 0);
+    assert!(!conn.exists::<_, bool>(&ghost_beat).await.unwrap());
+    let members: Vec<String> = conn.smembers(&consumers).await.unwrap();
+    assert!(!members.contains(&"ghost".to_owned()), "{members:?}");
+    clean(&client, &queue).await;
+}
+
+#[tokio::test]
+async fn a_message_in_flight_at_shutdown_finishes_and_is_acknowledged_once() {
+    let t = TestTelemetry::start();
+    let Some(client) =
+        client("a_message_in_flight_at_shutdown_finishes_and_is_acknowledged_once").await
+    else {
+        return;
+    };
+    let queue = queue_name("drain");
+    clean(&client, &queue).await;
+    producer(&t, &client)
+        .await
+        .send(&queue, "slow")
+        .await
+        .unwrap();
+    let finished = Arc::new(AtomicU32::new(0));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let first = worker(&t, &client, &queue).consumer("draining");
+    let processing = first.processing_list();
+    let (done, begun) = (Arc::clone(&finished), Arc::clone(&started));
+    let shutdown = {
+        let started = Arc::clone(&started);
+        async move { started.notified().await }
+    };
+    first
+        .run(
+            move |_| {
+                let (done, begun) = (Arc::clone(&done), Arc::clone(&begun));
+                async move {
+                    begun.notify_one();
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    done.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            },
+            shutdown,
+        )
+        .await
+        .unwrap();
+    // run returned only after the handler finished and the message was acked.
+    assert_eq!(finished.load(Ordering::SeqCst), 1);
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    assert_eq!(conn.llen::<_, i64>(&processing).await.unwrap(), 0);
+    assert_eq!(conn.llen::<_, i64>(&queue).await.unwrap(), 0);
+
+    // Nothing comes back to a later worker.
+    let again = Arc::clone(&finished);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(700);
+    worker(&t, &client, &queue)
+        .run(
+            move |_| {
+                let again = Arc::clone(&again);
+                async move {
+                    again.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            },
+            tokio::time::sleep_until(deadline),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "acknowledged exactly once"
+    );
+    clean(&client, &queue).await;
+}
+
+#[tokio::test]
+async fn a_retry_waiting_for_its_backoff_holds_no_concurrency_slot() {
+    let t = TestTelemetry::start();
+    let Some(client) = client("a_retry_waiting_for_its_backoff_holds_no_concurrency_slot").await
+    else {
+        return;
+    };
+    let queue = queue_name("backoff");
+    clean(&client, &queue).await;
+    let producer = producer(&t, &client).await;
+    producer.send(&queue, "fail once").await.unwrap();
+    producer.send(&queue, "fine").await.unwrap();
+    let order = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (seen, check) = (Arc::clone(&order), Arc::clone(&order));
+    let one_slot = worker(&t, &client, &queue)
+        .concurrency(1)
+        .backoff(Duration::from_millis(500));
+    let delayed = one_slot.delayed_set();
+    run_until(
+        one_slot,
+        move |message| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.lock()
+                    .unwrap()
+                    .push(format!("{}#{}", message.payload, message.attempt));
+                if message.payload.starts_with("fail") && message.attempt == 0 {
+                    return Err("first attempt fails".into());
+                }
+                Ok(())
+            }
+        },
+        move || check.lock().unwrap().len() == 3,
+    )
+    .await;
+    // With the backoff slept inside the only slot, the retry came first.
+    assert_eq!(
+        *order.lock().unwrap(),
+        ["fail once#0", "fine#0", "fail once#1"]
+    );
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    assert_eq!(conn.zcard::<_, i64>(&delayed).await.unwrap(), 0);
+    clean(&client, &queue).await;
+}
+
+#[tokio::test]
+async fn send_with_id_lets_state_be_written_before_the_message_exists() {
+    let t = TestTelemetry::start();
+    let Some(client) = client("send_with_id_lets_state_be_written_before_the_message_exists").await
+    else {
+        return;
+    };
+    let queue = queue_name("preallocated");
+    clean(&client, &queue).await;
+    let producer = producer(&t, &client).await;
+    let state = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let id = producer.new_message_id();
+        state.lock().unwrap().insert(id.clone(), "queued");
+        producer
+            .send_with_id(&queue, &id, format!("job {i}"))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let (seen, check) = (Arc::clone(&state), Arc::clone(&state));
+    run_until(
+        worker(&t, &client, &queue),
+        move |message| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let mut jobs = seen.lock().unwrap();
+                // The state written before the send is there, under the same id.
+                assert_eq!(jobs.get(&message.id), Some(&"queued"), "{}", message.id);
+                jobs.insert(message.id, "done");
+                Ok(())
+            }
+        },
+        move || check.lock().unwrap().values().all(|s| *s == "done"),
+    )
+    .await;
+    {
+        let state = state.lock().unwrap();
+        assert!(ids.iter().all(|id| state[id] == "done"), "{state:?}");
+    }
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        20
+    );
+    clean(&client, &queue).await;
 }

@@ -6,6 +6,8 @@
 //! cargo run -p example-worker
 //! curl -X POST localhost:3000/jobs -H 'content-type: application/json' -d '{"payload":"hello"}'
 //! curl localhost:3000/jobs/<id>                     # queued → done
+//! curl -X POST localhost:3000/jobs -d '{"payload":"slow"}' -H 'content-type: application/json'
+//!                                                   # running for a second, then done
 //! curl -X POST localhost:3000/jobs -d '{"payload":"fail me"}' -H 'content-type: application/json'
 //!                                                   # retried, then failed (dead-letter list)
 //! ```
@@ -59,10 +61,13 @@ impl Store {
         Ok(store)
     }
 
+    /// Records a job's status. A final status (`done`, `failed`) is never
+    /// overwritten: whatever order two writes land in, a finished job stays
+    /// finished.
     async fn set(&self, id: &str, status: &str, attempts: i64) -> Result<(), sqlx::Error> {
         match self {
             Self::Postgres(pool) => {
-                sqlx::query("INSERT INTO jobs (id, status, attempts) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET status = $2, attempts = $3")
+                sqlx::query("INSERT INTO jobs (id, status, attempts) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET status = $2, attempts = $3 WHERE jobs.status NOT IN ('done', 'failed')")
                     .bind(id)
                     .bind(status)
                     .bind(attempts)
@@ -70,7 +75,7 @@ impl Store {
                     .await?;
             }
             Self::Sqlite(pool) => {
-                sqlx::query("INSERT INTO jobs (id, status, attempts) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET status = ?2, attempts = ?3")
+                sqlx::query("INSERT INTO jobs (id, status, attempts) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET status = ?2, attempts = ?3 WHERE jobs.status NOT IN ('done', 'failed')")
                     .bind(id)
                     .bind(status)
                     .bind(attempts)
@@ -119,11 +124,14 @@ fn server_error(e: impl std::fmt::Display) -> Response {
 }
 
 async fn enqueue(State(app): State<Arc<App>>, Json(job): Json<NewJob>) -> Response {
-    let id = match app.queue.send(QUEUE, job.payload).await {
-        Ok(id) => id,
-        Err(e) => return server_error(e),
-    };
+    // "queued" is written before the message exists: a worker may finish the
+    // job before `send_with_id` returns, and its "done" must be the last word.
+    let id = app.queue.new_message_id();
     if let Err(e) = app.store.set(&id, "queued", 0).await {
+        return server_error(e);
+    }
+    if let Err(e) = app.queue.send_with_id(QUEUE, &id, job.payload).await {
+        let _ = app.store.set(&id, "failed", 0).await;
         return server_error(e);
     }
     (StatusCode::ACCEPTED, Json(json!({ "id": id }))).into_response()
@@ -144,9 +152,14 @@ async fn status(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response
 }
 
 /// The job itself: a payload starting with `fail` fails, to show retries and
-/// the dead-letter list.
+/// the dead-letter list; one starting with `slow` runs for a second (status
+/// `running` meanwhile), to show that SIGTERM lets it finish.
 async fn work(store: Store, message: Message) -> Result<(), HandlerError> {
     let attempts = i64::from(message.attempt) + 1;
+    if message.payload.starts_with("slow") {
+        store.set(&message.id, "running", attempts).await?;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
     if message.payload.starts_with("fail") {
         let status = if message.attempt >= MAX_RETRIES {
             "failed"
