@@ -4,7 +4,9 @@
 //!   installed but stopped), then run the whole test suite;
 //! - `lint`  — `cargo fmt --check`, clippy with `-D warnings`, docs with `-D warnings`;
 //! - `ci`    — `lint`, then `test`;
-//! - `bench http` — the HTTP benchmark (callgrind + wrk), see `bench.rs`.
+//! - `bench http` — the HTTP benchmark (callgrind + wrk), see `bench.rs`;
+//! - `fuzz` — generated and mutated inputs for every parser of untrusted
+//!   input (`tests/src/bin/fuzz.rs`), 10⁶ cases per target by default.
 
 mod bench;
 mod services;
@@ -20,6 +22,9 @@ tasks:
           stopped local ones, run every test (with CI=true a missing service fails)
   lint    cargo fmt --check, clippy -D warnings, rustdoc -D warnings
   ci      lint, then test
+  fuzz [--cases N] [--seed S] [--only TARGET]
+          10^6 generated and mutated inputs (default) for traceparent, tracestate, baggage,
+          OTEL_* parsing, the SQL and the Redis sanitizers: no panic, bounded output, round trips
   bench http [--quick]
           instructions and allocations per request (callgrind) and a pinned wrk load run,
           our layer vs the bare router and the peer stacks, as ratios (needs valgrind, wrk)
@@ -30,6 +35,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => tasks::test(&args[1..]),
         Some("lint") => tasks::lint(),
+        Some("fuzz") => tasks::fuzz(&args[1..]),
         Some("ci") => tasks::lint().and_then(|()| tasks::test(&[])),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("http") => bench::http(&tasks::workspace_root(), &args[2..]),

@@ -122,3 +122,20 @@ pub fn lint() -> Result<(), String> {
         "cargo doc --workspace --no-deps (RUSTDOCFLAGS=-D warnings)",
     )
 }
+
+/// `cargo xtask fuzz [--cases N] [--seed S] [--only TARGET]`: the fuzz job
+/// (a dev build: the test run has built its dependencies already).
+pub fn fuzz(args: &[String]) -> Result<(), String> {
+    let mut fuzz = cargo();
+    fuzz.args([
+        "run",
+        "--quiet",
+        "-p",
+        "tracewire-e2e",
+        "--bin",
+        "fuzz",
+        "--",
+    ])
+    .args(args);
+    run(fuzz, &format!("fuzz {}", args.join(" ")))
+}

@@ -39,6 +39,13 @@ mod sanitize;
 
 pub use connection::{ServerInfo, TracedConnection};
 
+/// The `db.query.text` recorded for one command (`args[0]` is its name): CLI
+/// syntax, key and field names kept, every value `?`, nothing after `AUTH`,
+/// `HELLO` or `MIGRATE`. Public for fuzzing and for adapters of other clients.
+pub fn query_text(args: &[&[u8]]) -> String {
+    sanitize::query_text(args)
+}
+
 /// Opens a multiplexed connection from `client`, traced.
 pub async fn connect(
     client: &redis::Client,

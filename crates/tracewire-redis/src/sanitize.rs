@@ -38,7 +38,12 @@ pub(crate) fn normalized(command: &[u8]) -> String {
     String::from_utf8_lossy(command).to_ascii_uppercase()
 }
 
-/// Sanitized text of one command: `args[0]` is the command name.
+/// The longest `db.query.text` recorded, in bytes: a command with thousands
+/// of keys (`DEL k1 … k9999`) must not make a megabyte attribute.
+pub(crate) const MAX_QUERY_TEXT: usize = 2048;
+
+/// Sanitized text of one command: `args[0]` is the command name; cut at
+/// [`MAX_QUERY_TEXT`] bytes (on a character boundary).
 pub(crate) fn query_text(args: &[&[u8]]) -> String {
     let Some((name, rest)) = args.split_first() else {
         return String::new();
@@ -54,12 +59,22 @@ pub(crate) fn query_text(args: &[&[u8]]) -> String {
             Shape::Secret => false,
             Shape::FirstOnly | Shape::KeyThenValues => i == 0,
         };
+        if text.len() >= MAX_QUERY_TEXT {
+            break;
+        }
         text.push(' ');
         if keep {
             text.push_str(&String::from_utf8_lossy(arg));
         } else {
             text.push('?');
         }
+    }
+    if text.len() > MAX_QUERY_TEXT {
+        let mut cut = MAX_QUERY_TEXT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
     }
     text
 }
@@ -98,6 +113,22 @@ mod tests {
         assert_eq!(text(&["MSET", "a", "1", "b", "2"]), "MSET a ? b ?");
         assert_eq!(text(&["DEL", "a", "b"]), "DEL a b");
         assert_eq!(text(&["SELECT", "2"]), "SELECT 2");
+    }
+
+    #[test]
+    fn the_text_is_cut_at_its_bound_on_a_character_boundary() {
+        let keys: Vec<String> = (0..5000).map(|i| format!("k\u{e9}{i}")).collect();
+        let mut args = vec!["DEL"];
+        args.extend(keys.iter().map(String::as_str));
+        let cut = text(&args);
+        assert!(
+            cut.len() <= MAX_QUERY_TEXT && cut.len() > MAX_QUERY_TEXT - 16,
+            "{}",
+            cut.len()
+        );
+        assert!(cut.starts_with("DEL k\u{e9}0 k\u{e9}1 "));
+        let long_name = "X".repeat(10_000);
+        assert_eq!(text(&[&long_name, "v"]).len(), MAX_QUERY_TEXT);
     }
 
     #[test]

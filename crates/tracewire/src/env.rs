@@ -27,7 +27,8 @@ impl<'a> EnvReader<'a> {
 
     pub(crate) fn warn(&mut self, name: &str, value: &str, default: impl std::fmt::Display) {
         self.warnings.push(format!(
-            "invalid value {value:?} for {name}; using {default}"
+            "invalid value {} for {name}; using {default}",
+            shown(value)
         ));
     }
 
@@ -127,6 +128,7 @@ impl<'a> EnvReader<'a> {
     ) -> Option<Vec<T>> {
         let raw = self.get(name)?;
         let mut out = Vec::new();
+        let mut unsupported = Vec::new();
         for item in raw
             .split(',')
             .map(|s| s.trim().to_ascii_lowercase())
@@ -138,10 +140,16 @@ impl<'a> EnvReader<'a> {
             match parse(&item) {
                 Some(v) if !out.contains(&v) => out.push(v),
                 Some(_) => {}
-                None => self.note(format!(
-                    "unsupported value {item:?} in {name}={raw:?}; skipped"
-                )),
+                None => unsupported.push(item),
             }
+        }
+        // One warning per variable, however many items it lists.
+        if !unsupported.is_empty() {
+            self.note(format!(
+                "unsupported value{} {} in {name}; skipped",
+                if unsupported.len() == 1 { "" } else { "s" },
+                shown(&unsupported.join(","))
+            ));
         }
         Some(out)
     }
@@ -184,4 +192,14 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// A value as a warning shows it: quoted, and cut to its first 64 characters
+/// (a variable can be arbitrarily long; the warning stays one short line).
+pub(crate) fn shown(value: &str) -> String {
+    const SHOWN: usize = 64;
+    match value.char_indices().nth(SHOWN) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &value[..cut], value.len()),
+    }
 }

@@ -466,3 +466,26 @@ fn summary_names_the_resolved_configuration() {
     }
     assert!(!s.contains("abc"));
 }
+
+#[test]
+fn a_list_with_many_bad_items_gives_one_short_warning() {
+    let many: Vec<String> = (0..2000).map(|i| format!("nope{i}")).collect();
+    let raw = format!("{},tracecontext", many.join(","));
+    let c = config(&[("OTEL_PROPAGATORS", &raw)]);
+    assert_eq!(c.propagators, [PropagatorKind::TraceContext]);
+    assert_one_warning(&c, "OTEL_PROPAGATORS", "nope0,nope1");
+    assert!(c.warnings()[0].len() < 200, "{}", c.warnings()[0]);
+}
+
+#[test]
+fn a_long_bad_value_is_shown_cut() {
+    let long = "x".repeat(100_000);
+    let c = config(&[("OTEL_BSP_SCHEDULE_DELAY", &long)]);
+    assert_one_warning(&c, "OTEL_BSP_SCHEDULE_DELAY", &"x".repeat(64));
+    assert!(
+        c.warnings()[0].contains("100000 bytes"),
+        "{}",
+        c.warnings()[0]
+    );
+    assert!(c.warnings()[0].len() < 200);
+}

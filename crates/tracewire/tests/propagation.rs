@@ -610,6 +610,28 @@ fn raw_non_ascii_bytes_invalidate_trace_context_headers() {
 }
 
 #[test]
+fn a_member_too_large_to_send_is_dropped_alone_and_no_empty_header_goes_out() {
+    use opentelemetry::KeyValue;
+    // Decoded U+FFFD re-encodes to 9 bytes: 1,000 of them no longer fit.
+    let big = "\u{FFFD}".repeat(1000);
+    for (members, expected) in [
+        (vec![KeyValue::new("big", big.clone())], None),
+        (
+            vec![
+                KeyValue::new("big", big.clone()),
+                KeyValue::new("small", "1"),
+            ],
+            Some("small=1"),
+        ),
+    ] {
+        let cx = Context::new().with_baggage(members);
+        let mut out = HeaderMap::new();
+        w3c().inject_context(&cx, &mut HeaderInjector(&mut out));
+        assert_eq!(get(&out, "baggage"), expected);
+    }
+}
+
+#[test]
 fn no_baggage_no_header() {
     let out = forward(&[("traceparent", PARENT)]);
     assert!(out.get("baggage").is_none());

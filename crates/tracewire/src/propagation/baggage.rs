@@ -145,15 +145,22 @@ impl TextMapPropagator for BaggagePropagator {
                 member.push(';');
                 member.push_str(metadata.as_str());
             }
-            if count == MAX_MEMBERS || header.len() + member.len() + 1 > MAX_BYTES {
+            if count == MAX_MEMBERS {
                 break;
+            }
+            // A member that does not fit is dropped whole; smaller ones may still.
+            if header.len() + member.len() + 1 > MAX_BYTES {
+                continue;
             }
             if !header.is_empty() {
                 header.push(',');
             }
             header.push_str(&member);
         }
-        injector.set(BAGGAGE, header);
+        // Never an empty header: it would tell the next hop nothing but noise.
+        if !header.is_empty() {
+            injector.set(BAGGAGE, header);
+        }
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
