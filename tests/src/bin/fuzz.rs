@@ -699,18 +699,19 @@ fn check_redis(input: &[u8]) {
             }
         }
     }
+    // A key-then-value command: exactly `NAME key ?`.
     if matches!(
         name.as_str(),
         "SET" | "LPUSH" | "RPUSH" | "PUBLISH" | "APPEND"
-    ) && args.len() >= 3
+    ) && args.len() == 3
     {
-        let value = String::from_utf8_lossy(args[2]);
-        if value.len() >= 6
-            && !String::from_utf8_lossy(args[1]).contains(value.as_ref())
-            && text.contains(value.as_ref())
-            && !args[0].windows(value.len()).any(|w| w == value.as_bytes())
-        {
-            fail("redis", input, format!("a value in {text:?}"));
+        let expected = format!(
+            "{} {} ?",
+            String::from_utf8_lossy(args[0]),
+            String::from_utf8_lossy(args[1])
+        );
+        if expected.len() <= 2048 && text != expected {
+            fail("redis", input, format!("{text:?}, expected {expected:?}"));
         }
     }
 }
