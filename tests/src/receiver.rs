@@ -34,6 +34,8 @@ pub struct Received {
     pub trace_requests: AtomicUsize,
     /// The headers of every OTLP/HTTP trace request, as they arrived.
     pub trace_headers: Mutex<Vec<axum::http::HeaderMap>>,
+    /// TLS handshakes the receiver refused (HTTPS receivers).
+    pub tls_refused: AtomicUsize,
 }
 
 /// The request body, gunzipped when the request says it is gzip.
@@ -184,12 +186,22 @@ pub fn flaky_http_receiver(failures: usize, status: u16) -> (SocketAddr, Arc<Rec
     let received = Arc::new(Received::default());
     let state = Arc::clone(&received);
     let addr = spawn_server(move |listener| async move {
+        axum::serve(listener, otlp_http_app(state, failures, status))
+            .await
+            .unwrap();
+    });
+    (addr, received)
+}
+
+/// The OTLP/HTTP routes of the receivers, recording into `state`.
+fn otlp_http_app(state: Arc<Received>, failures: usize, status: u16) -> axum::Router {
+    {
         use axum::body::Bytes;
         use axum::extract::State;
         use axum::http::StatusCode;
         use axum::routing::post;
         let code = StatusCode::from_u16(status).unwrap();
-        let app = axum::Router::new()
+        axum::Router::new()
             .route(
                 "/v1/traces",
                 post(
@@ -241,8 +253,73 @@ pub fn flaky_http_receiver(failures: usize, status: u16) -> (SocketAddr, Arc<Rec
                     },
                 ),
             )
-            .with_state(state);
-        axum::serve(listener, app).await.unwrap();
+            .with_state(state)
+    }
+}
+
+/// An OTLP/HTTP receiver behind TLS (`config`): connections whose handshake
+/// fails are counted in [`Received::tls_refused`] and dropped.
+pub fn https_receiver(config: rustls::ServerConfig) -> (SocketAddr, Arc<Received>) {
+    let received = Arc::new(Received::default());
+    let state = Arc::clone(&received);
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let addr = spawn_server(move |listener| async move {
+        let listener = TlsListener {
+            tcp: listener,
+            acceptor,
+            received: Arc::clone(&state),
+        };
+        axum::serve(listener, otlp_http_app(state, 0, 200))
+            .await
+            .unwrap();
+    });
+    (addr, received)
+}
+
+/// Accepts TCP connections and completes their TLS handshake.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    received: Arc<Received>,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, peer)) = self.tcp.accept().await else {
+                continue;
+            };
+            match self.acceptor.accept(stream).await {
+                Ok(tls) => return (tls, peer),
+                Err(_) => {
+                    self.received.tls_refused.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// An OTLP/gRPC receiver behind TLS.
+pub fn grpcs_receiver(tls: tonic::transport::ServerTlsConfig) -> (SocketAddr, Arc<Received>) {
+    let received = Arc::new(Received::default());
+    let service = Grpc(Arc::clone(&received));
+    let addr = spawn_server(move |listener| async move {
+        tonic::transport::Server::builder()
+            .tls_config(tls)
+            .unwrap()
+            .add_service(TraceServiceServer::new(service.clone()))
+            .add_service(MetricsServiceServer::new(service.clone()))
+            .add_service(LogsServiceServer::new(service))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await
+            .unwrap();
     });
     (addr, received)
 }

@@ -140,6 +140,8 @@ pub struct OtlpConfig {
     pub timeout: Duration,
     /// Payload compression.
     pub compression: Option<Compression>,
+    /// Extra CA and client identity for TLS.
+    pub tls: TlsFiles,
 }
 
 impl fmt::Debug for OtlpConfig {
@@ -150,6 +152,7 @@ impl fmt::Debug for OtlpConfig {
             .field("headers", &RedactedHeaders(&self.headers))
             .field("timeout", &self.timeout)
             .field("compression", &self.compression)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -174,6 +177,39 @@ pub(crate) struct OtlpVars {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) compression: Option<Compression>,
+    pub(crate) certificate: Option<TlsFile>,
+    pub(crate) client_key: Option<TlsFile>,
+    pub(crate) client_certificate: Option<TlsFile>,
+    pub(crate) insecure: Option<bool>,
+}
+
+/// A TLS file named by a variable (kept with its name for the warning when
+/// the file cannot be used).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFile {
+    /// The variable, e.g. `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` (or `code`
+    /// when set by the builder).
+    pub variable: String,
+    /// The path.
+    pub path: std::path::PathBuf,
+}
+
+/// TLS settings of one signal's OTLP exporter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM file of CA certificates trusted in addition to the platform's.
+    pub certificate: Option<TlsFile>,
+    /// PEM file of the client's private key (mTLS).
+    pub client_key: Option<TlsFile>,
+    /// PEM file of the client's certificate chain (mTLS).
+    pub client_certificate: Option<TlsFile>,
+}
+
+impl TlsFiles {
+    /// Whether any file is set.
+    pub fn is_empty(&self) -> bool {
+        self.certificate.is_none() && self.client_key.is_none() && self.client_certificate.is_none()
+    }
 }
 
 /// Batch processor settings (`OTEL_BSP_*`, `OTEL_BLRP_*`).
@@ -451,12 +487,6 @@ impl Config {
                 }
             },
         };
-        for tls in ["CERTIFICATE", "CLIENT_KEY", "CLIENT_CERTIFICATE"] {
-            let name = format!("OTEL_EXPORTER_OTLP_{tls}");
-            if env.get(&name).is_some() {
-                env.note(format!("{name} is not supported; configure TLS in code or terminate TLS at the collector"));
-            }
-        }
         if env.get("OTEL_CONFIG_FILE").is_some() {
             env.note("OTEL_CONFIG_FILE is not supported; the OTEL_* variables apply".to_owned());
         }
@@ -500,14 +530,31 @@ impl Config {
             .protocol
             .or(generic.protocol)
             .unwrap_or(Protocol::HttpProtobuf);
+        let insecure = specific.insecure.or(generic.insecure).unwrap_or(false);
+        // The spec: an endpoint without a scheme is for gRPC; `INSECURE`
+        // says whether it is plain text. Over HTTP the URL's scheme decides.
+        let with_scheme = |url: &String| {
+            if url.contains("://") {
+                url.clone()
+            } else if insecure {
+                format!("http://{url}")
+            } else {
+                format!("https://{url}")
+            }
+        };
         let endpoint = match (protocol, &specific.endpoint, &generic.endpoint) {
-            (Protocol::HttpProtobuf, Some(url), _) => with_root_path(url),
-            (Protocol::HttpProtobuf, None, Some(base)) => join_path(base, signal.path()),
+            (Protocol::HttpProtobuf, Some(url), _) => with_root_path(&with_scheme(url)),
+            (Protocol::HttpProtobuf, None, Some(base)) => {
+                join_path(&with_scheme(base), signal.path())
+            }
             (Protocol::HttpProtobuf, None, None) => {
                 join_path("http://localhost:4318", signal.path())
             }
-            (Protocol::Grpc, Some(url), _) | (Protocol::Grpc, None, Some(url)) => url.clone(),
+            (Protocol::Grpc, Some(url), _) | (Protocol::Grpc, None, Some(url)) => with_scheme(url),
             (Protocol::Grpc, None, None) => "http://localhost:4317".to_owned(),
+        };
+        let pick = |specific: &Option<TlsFile>, generic: &Option<TlsFile>| {
+            specific.clone().or_else(|| generic.clone())
         };
         let headers = if specific.headers.is_empty() {
             &generic.headers
@@ -523,6 +570,11 @@ impl Config {
                 .or(generic.timeout)
                 .unwrap_or(Duration::from_secs(10)),
             compression: specific.compression.or(generic.compression),
+            tls: TlsFiles {
+                certificate: pick(&specific.certificate, &generic.certificate),
+                client_key: pick(&specific.client_key, &generic.client_key),
+                client_certificate: pick(&specific.client_certificate, &generic.client_certificate),
+            },
         }
     }
 
@@ -661,20 +713,35 @@ fn read_otlp(env: &mut EnvReader<'_>, prefix: &str) -> OtlpVars {
                     None
                 }
             });
+    let insecure = env
+        .get(&var("INSECURE"))
+        .map(|_| env.bool(&var("INSECURE"), false));
     let endpoint = env.get(&var("ENDPOINT")).and_then(|v| {
-        if v.starts_with("http://") || v.starts_with("https://") {
+        if v.starts_with("http://") || v.starts_with("https://") || !v.contains("://") {
+            // Scheme-less (`collector:4317`) is for gRPC, where `INSECURE`
+            // picks the scheme; `Config::otlp` decides.
             Some(v)
         } else {
             env.warn(&var("ENDPOINT"), &v, "the default endpoint");
             None
         }
     });
+    let file = |env: &mut EnvReader<'_>, suffix: &str| {
+        env.get(&var(suffix)).map(|path| TlsFile {
+            variable: var(suffix),
+            path: path.into(),
+        })
+    };
     OtlpVars {
         endpoint,
         protocol,
         headers,
         timeout,
         compression,
+        certificate: file(env, "CERTIFICATE"),
+        client_key: file(env, "CLIENT_KEY"),
+        client_certificate: file(env, "CLIENT_CERTIFICATE"),
+        insecure,
     }
 }
 

@@ -24,4 +24,21 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A TLS file given by an `OTEL_EXPORTER_OTLP_*` variable could not be
+    /// used (missing, unreadable, not PEM, no key in it…).
+    #[error("{variable}={path}: {reason}")]
+    Tls {
+        /// The variable that named the file.
+        variable: String,
+        /// The path it gave.
+        path: String,
+        /// What is wrong with the file.
+        reason: String,
+    },
+    /// An `https://` endpoint with the `tls` feature compiled out.
+    #[error("OTLP endpoint {endpoint} needs TLS: enable tracewire's `tls` feature (on by default)")]
+    TlsNotCompiled {
+        /// The endpoint.
+        endpoint: String,
+    },
 }

@@ -10,6 +10,8 @@ pub(crate) mod otlp_proto;
 #[cfg(any(feature = "otlp-http", feature = "otlp-grpc"))]
 mod retry;
 pub(crate) mod runtime;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::collections::HashMap;
 
@@ -82,8 +84,12 @@ macro_rules! build_otlp {
             #[cfg(feature = "otlp-http")]
             Protocol::HttpProtobuf => build_off_runtime(config.protocol, $runtime, || {
                 use opentelemetry_otlp::WithHttpConfig as _;
+                let client = otlp_http::blocking_client(config).map_err(|e| {
+                    opentelemetry_otlp::ExporterBuildError::InternalFailure(e.to_string())
+                })?;
                 let mut b = $builder
                     .with_http()
+                    .with_http_client(client)
                     .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                     .with_endpoint(config.endpoint.clone())
                     .with_timeout(config.timeout)
@@ -96,11 +102,17 @@ macro_rules! build_otlp {
             #[cfg(feature = "otlp-grpc")]
             Protocol::Grpc => build_off_runtime(config.protocol, $runtime, || {
                 use opentelemetry_otlp::WithTonicConfig as _;
+                let tls = otlp_grpc::tls_config(config).map_err(|e| {
+                    opentelemetry_otlp::ExporterBuildError::InternalFailure(e.to_string())
+                })?;
                 let mut b = $builder
                     .with_tonic()
                     .with_endpoint(config.endpoint.clone())
                     .with_timeout(config.timeout)
                     .with_metadata(metadata(config));
+                if let Some(tls) = tls {
+                    b = with_grpc_tls(b, tls);
+                }
                 if let Some(c) = compression(config) {
                     b = b.with_compression(c);
                 }
@@ -110,6 +122,17 @@ macro_rules! build_otlp {
             other => Err(unsupported(other)),
         }
     }};
+}
+
+#[cfg(all(feature = "otlp-grpc", feature = "tls"))]
+fn with_grpc_tls<B: opentelemetry_otlp::WithTonicConfig>(builder: B, tls: otlp_grpc::GrpcTls) -> B {
+    builder.with_tls_config(tls)
+}
+
+/// Without the `tls` feature there is no configuration to apply.
+#[cfg(all(feature = "otlp-grpc", not(feature = "tls")))]
+fn with_grpc_tls<B>(_: B, never: otlp_grpc::GrpcTls) -> B {
+    match never {}
 }
 
 /// The OTLP trace exporter: the batch encoded straight to protobuf (see

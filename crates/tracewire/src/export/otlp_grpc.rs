@@ -19,6 +19,30 @@ use crate::export::retry::{Attempt, with_retries};
 
 const EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
+/// tonic's TLS settings; without the `tls` feature there are none to have.
+#[cfg(feature = "tls")]
+pub(crate) type GrpcTls = tonic::transport::ClientTlsConfig;
+/// tonic's TLS settings; without the `tls` feature there are none to have.
+#[cfg(not(feature = "tls"))]
+pub(crate) type GrpcTls = std::convert::Infallible;
+
+/// The TLS settings of every OTLP/gRPC exporter for an `https://` endpoint
+/// (`None` for `http://`).
+pub(crate) fn tls_config(config: &OtlpConfig) -> Result<Option<GrpcTls>, crate::error::Error> {
+    if !config.endpoint.starts_with("https://") {
+        return Ok(None);
+    }
+    #[cfg(feature = "tls")]
+    {
+        let loaded = super::tls::load(&config.tls)?;
+        Ok(Some(super::tls::grpc_config(loaded.as_ref())))
+    }
+    #[cfg(not(feature = "tls"))]
+    Err(crate::error::Error::TlsNotCompiled {
+        endpoint: config.endpoint.clone(),
+    })
+}
+
 pub(crate) struct OtlpGrpcSpanExporter {
     client: tonic::client::Grpc<tonic::transport::Channel>,
     endpoint: String,
@@ -43,10 +67,17 @@ impl OtlpGrpcSpanExporter {
         config: &OtlpConfig,
         metadata: tonic::metadata::MetadataMap,
     ) -> Result<Self, String> {
-        let channel = tonic::transport::Endpoint::from_shared(config.endpoint.clone())
+        let endpoint = tonic::transport::Endpoint::from_shared(config.endpoint.clone())
             .map_err(|e| format!("OTLP endpoint {:?}: {e}", config.endpoint))?
-            .timeout(config.timeout)
-            .connect_lazy();
+            .timeout(config.timeout);
+        let endpoint = match tls_config(config).map_err(|e| e.to_string())? {
+            #[cfg(feature = "tls")]
+            Some(tls) => endpoint.tls_config(tls).map_err(|e| e.to_string())?,
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match never {},
+            None => endpoint,
+        };
+        let channel = endpoint.connect_lazy();
         let mut client = tonic::client::Grpc::new(channel);
         if config.compression == Some(Compression::Gzip) {
             client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);

@@ -22,6 +22,45 @@ const USER_AGENT: &str = concat!(
     " OTel-OTLP-Exporter-Rust"
 );
 
+/// The blocking HTTP client of every OTLP/HTTP exporter (traces here; logs
+/// and metrics through opentelemetry-otlp): the export timeout, the user
+/// agent, and TLS for `https://` endpoints. Call it off any Tokio runtime.
+pub(crate) fn blocking_client(
+    config: &OtlpConfig,
+) -> Result<reqwest::blocking::Client, crate::error::Error> {
+    let builder = reqwest::blocking::Client::builder()
+        .timeout(config.timeout)
+        .user_agent(USER_AGENT);
+    let builder = if config.endpoint.starts_with("https://") {
+        with_tls(builder, config)?
+    } else {
+        builder
+    };
+    builder
+        .build()
+        .map_err(|e| crate::error::Error::Exporter(e.to_string()))
+}
+
+#[cfg(feature = "tls")]
+fn with_tls(
+    builder: reqwest::blocking::ClientBuilder,
+    config: &OtlpConfig,
+) -> Result<reqwest::blocking::ClientBuilder, crate::error::Error> {
+    let loaded = super::tls::load(&config.tls)?;
+    let tls = super::tls::client_config(loaded.as_ref()).map_err(crate::error::Error::Exporter)?;
+    Ok(builder.tls_backend_preconfigured(tls))
+}
+
+#[cfg(not(feature = "tls"))]
+fn with_tls(
+    _: reqwest::blocking::ClientBuilder,
+    config: &OtlpConfig,
+) -> Result<reqwest::blocking::ClientBuilder, crate::error::Error> {
+    Err(crate::error::Error::TlsNotCompiled {
+        endpoint: config.endpoint.clone(),
+    })
+}
+
 pub(crate) struct OtlpHttpSpanExporter {
     client: reqwest::blocking::Client,
     endpoint: String,
@@ -58,11 +97,7 @@ impl OtlpHttpSpanExporter {
                 _ => return Err(format!("OTLP header {name:?} is not a valid HTTP header")),
             }
         }
-        let client = reqwest::blocking::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(USER_AGENT)
-            .build()
-            .map_err(|e| e.to_string())?;
+        let client = blocking_client(config).map_err(|e| e.to_string())?;
         Ok(Self {
             client,
             endpoint: config.endpoint.clone(),
