@@ -380,7 +380,12 @@ impl InFlight {
             let span = self.cx.span();
             if let Some(error_type) = self.error_type() {
                 span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error_type));
-                span.set_status(Status::error(""));
+                // The panic hook has set a status with the panic's message.
+                let described = self.failure == Some(tracewire::PANIC_ERROR_TYPE)
+                    && tracewire::panic_hook_installed();
+                if !described {
+                    span.set_status(Status::error(""));
+                }
             }
         }
         self.cx.span().end();
@@ -485,6 +490,10 @@ fn request_attributes<B>(
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        // Dropped while unwinding, before a response: the handler panicked.
+        if self.status.is_none() && self.failure.is_none() && std::thread::panicking() {
+            self.failure = Some(tracewire::PANIC_ERROR_TYPE);
+        }
         self.finish();
     }
 }

@@ -445,3 +445,49 @@ async fn a_wrong_sampling_guess_still_records_every_attribute() {
         Some(Value::I64(200))
     );
 }
+
+#[tokio::test]
+async fn a_panicking_handler_leaves_an_error_span_with_the_panic_message() {
+    tracewire::install_panic_hook();
+    let t = TestTelemetry::start();
+    let app = Router::new()
+        .route(
+            "/orders/{id}",
+            get(|| async {
+                if true {
+                    panic!("inventory went negative");
+                }
+                "unreachable"
+            }),
+        )
+        .layer(layer(&t));
+    let served = tokio::spawn(async move { app.oneshot(get_req("/orders/7")).await }).await;
+    assert!(served.unwrap_err().is_panic());
+    let span = t.span("GET /orders/{id}");
+    assert!(
+        matches!(&span.status, Status::Error { description } if description.contains("inventory went negative")),
+        "{:?}",
+        span.status
+    );
+    assert_eq!(
+        string(attribute(&span, "error.type")).as_deref(),
+        Some("panic")
+    );
+    let event = span.events.iter().find(|e| e.name == "exception").unwrap();
+    assert!(
+        event
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "exception.message"
+                && kv.value.to_string() == "inventory went negative")
+    );
+    let metrics = t.metrics_text();
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("http_server_request_duration_seconds_count{")
+                && l.contains("error_type=\"panic\"")
+                && l.contains("http_route=\"/orders/{id}\"")
+        ),
+        "{metrics}"
+    );
+}

@@ -347,7 +347,10 @@ impl StreamWorker {
             let failed = match tokio::spawn(handler(message).with_context(cx.clone())).await {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(("handler_error", e.to_string())),
-                Err(_) => Some(("handler_panic", "the handler panicked".to_owned())),
+                Err(_) => Some((
+                    tracewire::PANIC_ERROR_TYPE,
+                    "the handler panicked".to_owned(),
+                )),
             };
             if failed.is_none() || attempt >= self.max_retries {
                 break failed;

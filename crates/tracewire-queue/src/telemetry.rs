@@ -336,8 +336,12 @@ impl Instruments {
         let span = cx.span();
         if let Some((kind, description)) = failure {
             attributes.push(KeyValue::new(attr::ERROR_TYPE, kind));
-            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
-            span.set_status(tracewire::otel::trace::Status::error(description));
+            // The panic hook has marked the span already, with the message.
+            let marked = kind == tracewire::PANIC_ERROR_TYPE && tracewire::panic_hook_installed();
+            if !marked {
+                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
+                span.set_status(tracewire::otel::trace::Status::error(description));
+            }
         }
         {
             // Recorded in the span's context: the exemplar links to it.

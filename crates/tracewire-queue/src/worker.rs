@@ -505,7 +505,10 @@ impl Worker {
         let failed = match outcome {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(("handler_error", e.to_string())),
-            Err(_) => Some(("handler_panic", "the handler panicked".to_owned())),
+            Err(_) => Some((
+                tracewire::PANIC_ERROR_TYPE,
+                "the handler panicked".to_owned(),
+            )),
         };
         let processing = self.processing_list();
         let settled: redis::RedisResult<&'static str> = async {

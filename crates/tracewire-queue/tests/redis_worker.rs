@@ -821,3 +821,75 @@ async fn send_with_id_lets_state_be_written_before_the_message_exists() {
     );
     clean(&client, &queue).await;
 }
+
+#[tokio::test]
+async fn a_panicking_handler_leaves_an_error_span_with_the_panic_message() {
+    tracewire::install_panic_hook();
+    let t = TestTelemetry::start();
+    let Some(client) =
+        client("a_panicking_handler_leaves_an_error_span_with_the_panic_message").await
+    else {
+        return;
+    };
+    let queue = queue_name("panic");
+    clean(&client, &queue).await;
+    producer(&t, &client)
+        .await
+        .send(&queue, "explode")
+        .await
+        .unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let (seen, count) = (Arc::clone(&calls), Arc::clone(&calls));
+    run_until(
+        worker(&t, &client, &queue).max_retries(0),
+        move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async { panic!("the payload is cursed") }
+        },
+        move || count.load(Ordering::SeqCst) == 1,
+    )
+    .await;
+    let mut process = None;
+    for _ in 0..50 {
+        process = t
+            .spans()
+            .into_iter()
+            .find(|s| s.name == format!("process {queue}"));
+        if process.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let process = process.expect("the process span ended");
+    assert!(matches!(process.status, Status::Error { .. }));
+    assert_eq!(
+        attribute(&process, "error.type").unwrap().to_string(),
+        "panic"
+    );
+    assert!(
+        matches!(&process.status, Status::Error { description } if description.contains("the payload is cursed")),
+        "the hook's description stays: {:?}",
+        process.status
+    );
+    assert_eq!(
+        process
+            .attributes
+            .iter()
+            .filter(|kv| kv.key.as_str() == "error.type")
+            .count(),
+        1
+    );
+    let event = process
+        .events
+        .iter()
+        .find(|e| e.name == "exception")
+        .expect("the panic hook's exception event");
+    assert!(
+        event
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "exception.message"
+                && kv.value.to_string() == "the payload is cursed")
+    );
+    clean(&client, &queue).await;
+}

@@ -39,9 +39,11 @@ pub mod context;
 pub mod db;
 mod env;
 mod error;
+mod errors;
 mod export;
 pub mod http;
 mod intern;
+mod log_bridge;
 pub mod logging;
 pub mod metrics;
 pub mod prometheus;
@@ -53,6 +55,9 @@ pub mod testing;
 
 pub use config::{Config, ExporterKind, LogFormat, Protocol, SamplerConfig};
 pub use error::Error;
+pub use errors::{
+    PANIC_ERROR_TYPE, install_panic_hook, panic_hook_installed, record_error, record_error_as,
+};
 pub use export::accounting::PipelineStats;
 pub use telemetry::{BoxedLayer, Telemetry, TelemetryBuilder, active_sampler, sdk_tracer};
 

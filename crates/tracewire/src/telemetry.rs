@@ -52,6 +52,8 @@ pub struct TelemetryBuilder {
     config: Config,
     writer: WriterFactory,
     shutdown_timeout: Duration,
+    span_details: bool,
+    panic_hook: bool,
     extra_traces: Vec<ExtraTraces>,
     extra_logs: Vec<Extra<LoggerProviderBuilder>>,
     extra_metrics: Vec<Extra<MeterProviderBuilder>>,
@@ -84,6 +86,8 @@ impl TelemetryBuilder {
             config,
             writer: Arc::new(|| BoxMakeWriter::new(std::io::stdout)),
             shutdown_timeout: Duration::from_secs(5),
+            span_details: false,
+            panic_hook: true,
             extra_traces: Vec::new(),
             extra_logs: Vec::new(),
             extra_metrics: Vec::new(),
@@ -190,6 +194,23 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Puts `tracing-opentelemetry`'s extras on spans from `tracing`:
+    /// `busy_ns`/`idle_ns`, `target`, and the code location (`code.file.path`,
+    /// `code.line.number`, and its `code.module.name`, which is not a
+    /// semantic convention). Off by default: the spans carry only
+    /// convention attributes and the user's fields.
+    pub fn span_details(mut self, on: bool) -> Self {
+        self.span_details = on;
+        self
+    }
+
+    /// Whether [`init`](Self::init) installs the panic hook that records a
+    /// panic on the current span (default on; see [`crate::install_panic_hook`]).
+    pub fn panic_hook(mut self, on: bool) -> Self {
+        self.panic_hook = on;
+        self
+    }
+
     /// The upper bound on [`Telemetry::shutdown`] (default 5 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -277,6 +298,8 @@ impl TelemetryBuilder {
             config,
             writer,
             shutdown_timeout,
+            span_details,
+            panic_hook,
             extra_traces,
             extra_logs,
             extra_metrics,
@@ -478,6 +501,9 @@ impl TelemetryBuilder {
                 totals,
                 writer,
                 shutdown_timeout,
+                span_details,
+                panic_hook,
+                instrument_error_type: Default::default(),
                 shut_down: AtomicBool::new(false),
                 warnings: Mutex::new(warnings),
             }),
@@ -600,6 +626,13 @@ struct Inner {
     totals: Arc<Totals>,
     writer: WriterFactory,
     shutdown_timeout: Duration,
+    /// Busy/idle times, target and code location on spans from `tracing`.
+    span_details: bool,
+    /// Whether `init` installs the panic hook.
+    panic_hook: bool,
+    /// `error.type` for `#[instrument(err)]` spans (shared by every
+    /// subscriber built from this telemetry; the first one wins).
+    instrument_error_type: crate::errors::InstrumentErrorType,
     shut_down: AtomicBool,
     /// Problems found while setting up, logged once a subscriber exists.
     warnings: Mutex<Vec<String>>,
@@ -738,14 +771,24 @@ impl Telemetry {
             LogFormat::Off => {}
         }
         if let Some(tp) = &self.inner.tracer_provider {
+            // Semconv-clean by default: no `busy_ns`/`idle_ns`, `target` or
+            // code location (whose `code.module.name` is no convention)
+            // unless asked for.
+            let details = self.inner.span_details;
             layers.push(
                 tracing_opentelemetry::layer()
                     .with_tracer(tp.tracer(SCOPE))
+                    .with_tracked_inactivity(details)
+                    .with_target(details)
+                    .with_location(details)
                     .boxed(),
             );
+            layers.push(self.inner.instrument_error_type.clone().boxed());
         }
         if let Some(lp) = &self.inner.logger_provider {
-            let bridge = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(lp);
+            let bridge = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(
+                &crate::log_bridge::NamedEventsOnly(lp.clone()),
+            );
             let not_export_stack = tracing_subscriber::filter::filter_fn(|meta| {
                 !EXPORT_STACK_TARGETS
                     .iter()
@@ -762,11 +805,20 @@ impl Telemetry {
     pub fn subscriber(&self) -> tracing::Dispatch {
         let base = Registry::default().with(self.env_filter());
         let layers = self.layers();
-        tracing::Dispatch::new(base.with(layers))
+        let dispatch = tracing::Dispatch::new(base.with(layers));
+        let _ = self
+            .inner
+            .instrument_error_type
+            .dispatch
+            .set(dispatch.downgrade());
+        dispatch
     }
 
     fn install_globals(&self, strict: bool) -> Result<(), Error> {
         let config = &self.inner.config;
+        if self.inner.panic_hook {
+            crate::errors::install_panic_hook();
+        }
         propagation::set_active(&config.propagators);
         global::set_text_map_propagator(propagation::composite(&config.propagators));
         crate::metrics::set_exemplar_filter(config.exemplar_filter);
