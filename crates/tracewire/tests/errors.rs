@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{Status, TraceContextExt as _, Tracer as _};
 use opentelemetry_sdk::trace::SpanData;
 use tracewire::testing::{TestTelemetry, attribute};
 
