@@ -26,11 +26,14 @@ pub(crate) struct NamedEventsLogger(SdkLogger);
 #[derive(Debug)]
 pub(crate) struct NamedEventsRecord(SdkLogRecord);
 
-/// Whether `name` is `tracing`'s generated `event {file}:{line}`.
+/// Whether `name` is `tracing`'s generated `event {file}:{line}`, or the
+/// `log event` of a record from the `log` crate.
 fn is_generated(name: &str) -> bool {
-    name.strip_prefix("event ")
-        .and_then(|location| location.rsplit_once(':'))
-        .is_some_and(|(_, line)| !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()))
+    name == "log event"
+        || name
+            .strip_prefix("event ")
+            .and_then(|location| location.rsplit_once(':'))
+            .is_some_and(|(_, line)| !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl LoggerProvider for NamedEventsOnly {
@@ -105,6 +108,17 @@ impl LogRecord for NamedEventsRecord {
         K: Into<Key>,
         V: Into<AnyValue>,
     {
+        // A `log` record's metadata, as `tracing-log` passes it: its target
+        // becomes the record's, the rest is no convention.
+        let key = key.into();
+        if crate::logging::is_log_metadata_field(key.as_str()) {
+            if key.as_str() == "log.target" {
+                if let AnyValue::String(target) = value.into() {
+                    self.0.set_target(target.to_string());
+                }
+            }
+            return;
+        }
         self.0.add_attribute(key, value);
     }
 
@@ -130,5 +144,6 @@ mod tests {
         assert!(!is_generated("event"));
         assert!(!is_generated("event order:placed"));
         assert!(!is_generated("event src/main.rs:"));
+        assert!(is_generated("log event"));
     }
 }

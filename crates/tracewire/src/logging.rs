@@ -7,6 +7,11 @@
 //! data model gives JSON logs. They are read from the current OpenTelemetry
 //! context, so they are right both for `tracing` spans and for spans our
 //! integration crates start directly with the SDK.
+//!
+//! Records of the `log` crate (which many libraries use) come in through
+//! [`capture_log_records`] as `tracing` events: the same filter, the same
+//! lines, the same OTLP log records, with their own target (not `log`) and
+//! without the `log.*` bookkeeping fields `tracing-log` adds.
 
 use std::fmt;
 
@@ -61,6 +66,26 @@ impl Visit for JsonVisitor<'_> {
     }
 }
 
+/// The fields `tracing-log` adds to a `log` record's event: its metadata,
+/// already shown as the line's target.
+pub(crate) fn is_log_metadata_field(name: &str) -> bool {
+    matches!(
+        name,
+        "log.target" | "log.module_path" | "log.file" | "log.line"
+    )
+}
+
+/// Routes records of the `log` crate into `tracing`, up to `max_level`
+/// (`RUST_LOG` still filters them like any event). `init` calls it; it fails
+/// when another `log` logger was installed first.
+pub fn capture_log_records(max_level: tracing::level_filters::LevelFilter) -> Result<(), String> {
+    use tracing_log::AsLog as _;
+    tracing_log::LogTracer::builder()
+        .with_max_level(max_level.as_log())
+        .init()
+        .map_err(|e| e.to_string())
+}
+
 /// `trace_id`, `span_id`, `trace_flags` of the current OpenTelemetry span.
 pub(crate) fn current_trace_fields() -> Option<(String, String, String)> {
     opentelemetry::Context::map_current(|cx| {
@@ -90,12 +115,17 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let meta = event.metadata();
+        // A `log` record's own target and level, not `tracing-log`'s.
+        let normalized = tracing_log::NormalizeEvent::normalized_metadata(event);
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let mut timestamp = String::new();
         SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
 
         let mut fields = Map::new();
         event.record(&mut JsonVisitor(&mut fields));
+        if normalized.is_some() {
+            fields.retain(|name, _| !is_log_metadata_field(name));
+        }
 
         let mut line = Map::new();
         line.insert("timestamp".into(), Value::from(timestamp));

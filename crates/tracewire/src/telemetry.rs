@@ -836,6 +836,17 @@ impl Telemetry {
             global::set_meter_provider(mp.clone());
         }
         let installed = tracing::dispatcher::set_global_default(self.subscriber()).is_ok();
+        if installed {
+            let max = self
+                .env_filter()
+                .max_level_hint()
+                .unwrap_or(tracing::level_filters::LevelFilter::TRACE);
+            if let Err(e) = crate::logging::capture_log_records(max) {
+                self.warn(format!(
+                    "records of the `log` crate do not reach tracewire: {e} (another `log` logger is installed)"
+                ));
+            }
+        }
         if !installed {
             self.warn(
                 "a global tracing subscriber was already installed: tracewire's layers are not active; \
