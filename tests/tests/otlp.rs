@@ -410,3 +410,47 @@ fn shutdown_with_the_default_timeout_returns_within_five_seconds() {
         eprintln!("{protocol}: all three signals, black-holed collector: shutdown in {took:?}");
     }
 }
+
+#[test]
+fn export_timeouts_bound_each_export_to_a_black_holed_collector() {
+    let runs: Vec<_> = ["http/protobuf", "grpc"]
+        .into_iter()
+        .map(|protocol| {
+            std::thread::spawn(move || {
+                let (addr, _accepted) = receiver::black_hole();
+                let telemetry = TelemetryBuilder::from_config(config(&[
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}")),
+                    ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+                    ("OTEL_METRICS_EXPORTER", "otlp".to_owned()),
+                    // The transport would wait 10 s; the signals' export
+                    // timeouts say 300 ms.
+                    ("OTEL_BSP_EXPORT_TIMEOUT", "300".to_owned()),
+                    ("OTEL_BLRP_EXPORT_TIMEOUT", "300".to_owned()),
+                    ("OTEL_METRIC_EXPORT_TIMEOUT", "300".to_owned()),
+                    ("TRACEWIRE_LOG_FORMAT", "off".to_owned()),
+                ]))
+                .shutdown_timeout(std::time::Duration::from_secs(20))
+                .build();
+                {
+                    let _guard = tracing::dispatcher::set_default(&telemetry.subscriber());
+                    tracing::info_span!("checkout").in_scope(|| tracing::info!("paid"));
+                    tracewire::metrics::counter(&telemetry.meter("t"), "orders", "{order}", "")
+                        .add(1, &[]);
+                }
+                let started = std::time::Instant::now();
+                telemetry.shutdown();
+                (protocol, started.elapsed(), telemetry.stats())
+            })
+        })
+        .collect();
+    for run in runs {
+        let (protocol, took, stats) = run.join().unwrap();
+        // Three exports of at most 300 ms each (plus connection set-up).
+        assert!(
+            took < std::time::Duration::from_secs(3),
+            "{protocol}: shutdown took {took:?}"
+        );
+        assert_eq!(stats.spans_failed_export, 1, "{protocol}: {stats:?}");
+        assert_eq!(stats.logs_failed_export, 1, "{protocol}: {stats:?}");
+    }
+}

@@ -565,16 +565,29 @@ impl Config {
             protocol,
             endpoint,
             headers: headers.clone(),
+            // One export, retries included, within both the transport's
+            // timeout and the signal's export timeout (`OTEL_BSP_EXPORT_TIMEOUT`,
+            // `OTEL_BLRP_EXPORT_TIMEOUT`, `OTEL_METRIC_EXPORT_TIMEOUT`).
             timeout: specific
                 .timeout
                 .or(generic.timeout)
-                .unwrap_or(Duration::from_secs(10)),
+                .unwrap_or(Duration::from_secs(10))
+                .min(self.export_timeout(signal)),
             compression: specific.compression.or(generic.compression),
             tls: TlsFiles {
                 certificate: pick(&specific.certificate, &generic.certificate),
                 client_key: pick(&specific.client_key, &generic.client_key),
                 client_certificate: pick(&specific.client_certificate, &generic.client_certificate),
             },
+        }
+    }
+
+    /// The export timeout of `signal`'s processor or reader.
+    pub fn export_timeout(&self, signal: Signal) -> Duration {
+        match signal {
+            Signal::Traces => self.span_batch.export_timeout,
+            Signal::Logs => self.log_batch.export_timeout,
+            Signal::Metrics => self.metric_export_timeout,
         }
     }
 

@@ -439,11 +439,53 @@ fn prometheus_exemplars_log_level_and_format() {
 
 #[test]
 fn unsupported_variables_are_reported() {
+    let c = config(&[("OTEL_CONFIG_FILE", "/etc/otel.yaml")]);
+    assert_eq!(c.warnings().len(), 1);
+}
+
+#[test]
+fn tls_files_and_insecure_are_read_per_signal() {
     let c = config(&[
         ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
-        ("OTEL_CONFIG_FILE", "/etc/otel.yaml"),
+        ("OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", "/etc/logs-ca.pem"),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/etc/key.pem"),
+        ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/cert.pem"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+        ("OTEL_EXPORTER_OTLP_METRICS_INSECURE", "true"),
     ]);
-    assert_eq!(c.warnings().len(), 2);
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    let path =
+        |f: &Option<tracewire::config::TlsFile>| f.as_ref().map(|f| f.path.display().to_string());
+    let traces = c.otlp(Signal::Traces);
+    assert_eq!(
+        path(&traces.tls.certificate).as_deref(),
+        Some("/etc/ca.pem")
+    );
+    assert_eq!(
+        path(&traces.tls.client_key).as_deref(),
+        Some("/etc/key.pem")
+    );
+    assert_eq!(
+        path(&traces.tls.client_certificate).as_deref(),
+        Some("/etc/cert.pem")
+    );
+    assert_eq!(
+        traces.tls.certificate.as_ref().unwrap().variable,
+        "OTEL_EXPORTER_OTLP_CERTIFICATE"
+    );
+    let logs = c.otlp(Signal::Logs);
+    assert_eq!(
+        path(&logs.tls.certificate).as_deref(),
+        Some("/etc/logs-ca.pem")
+    );
+    assert_eq!(
+        logs.tls.certificate.as_ref().unwrap().variable,
+        "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE"
+    );
+    // A scheme-less gRPC endpoint is TLS unless INSECURE says otherwise.
+    assert_eq!(traces.endpoint, "https://collector:4317");
+    assert_eq!(c.otlp(Signal::Metrics).endpoint, "http://collector:4317");
 }
 
 #[test]
@@ -488,4 +530,21 @@ fn a_long_bad_value_is_shown_cut() {
         c.warnings()[0]
     );
     assert!(c.warnings()[0].len() < 200);
+}
+
+#[test]
+fn the_signal_export_timeouts_bound_the_otlp_timeout() {
+    let c = config(&[
+        ("OTEL_BSP_EXPORT_TIMEOUT", "300"),
+        ("OTEL_METRIC_EXPORT_TIMEOUT", "700"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "5000"),
+        ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "200"),
+    ]);
+    assert_eq!(c.otlp(Signal::Traces).timeout, Duration::from_millis(300));
+    assert_eq!(c.otlp(Signal::Metrics).timeout, Duration::from_millis(700));
+    assert_eq!(c.otlp(Signal::Logs).timeout, Duration::from_millis(200));
+    assert_eq!(
+        config(&[]).otlp(Signal::Traces).timeout,
+        Duration::from_secs(10)
+    );
 }

@@ -1,6 +1,8 @@
 //! Building the exporters each signal was configured with.
 
 pub(crate) mod accounting;
+#[cfg(feature = "otlp-http")]
+mod http_client;
 #[cfg(feature = "otlp-grpc")]
 mod otlp_grpc;
 #[cfg(feature = "otlp-http")]
@@ -84,7 +86,7 @@ macro_rules! build_otlp {
             #[cfg(feature = "otlp-http")]
             Protocol::HttpProtobuf => build_off_runtime(config.protocol, $runtime, || {
                 use opentelemetry_otlp::WithHttpConfig as _;
-                let client = otlp_http::blocking_client(config).map_err(|e| {
+                let client = http_client::OtlpHttpClient::new(config, $runtime).map_err(|e| {
                     opentelemetry_otlp::ExporterBuildError::InternalFailure(e.to_string())
                 })?;
                 let mut b = $builder
@@ -140,9 +142,9 @@ fn with_grpc_tls<B>(_: B, never: otlp_grpc::GrpcTls) -> B {
 #[derive(Debug)]
 pub(crate) enum OtlpSpanExporter {
     #[cfg(feature = "otlp-http")]
-    Http(otlp_http::OtlpHttpSpanExporter),
+    Http(Box<otlp_http::OtlpHttpSpanExporter>),
     #[cfg(feature = "otlp-grpc")]
-    Grpc(otlp_grpc::OtlpGrpcSpanExporter),
+    Grpc(Box<otlp_grpc::OtlpGrpcSpanExporter>),
 }
 
 impl opentelemetry_sdk::trace::SpanExporter for OtlpSpanExporter {
@@ -175,16 +177,16 @@ pub(crate) fn otlp_span_exporter(
     match config.protocol {
         #[cfg(feature = "otlp-http")]
         Protocol::HttpProtobuf => build_off_runtime(config.protocol, runtime, || {
-            otlp_http::OtlpHttpSpanExporter::new(config)
+            otlp_http::OtlpHttpSpanExporter::new(config, runtime)
                 .map_err(opentelemetry_otlp::ExporterBuildError::InternalFailure)
         })
-        .map(OtlpSpanExporter::Http),
+        .map(|e| OtlpSpanExporter::Http(Box::new(e))),
         #[cfg(feature = "otlp-grpc")]
         Protocol::Grpc => build_off_runtime(config.protocol, runtime, || {
             otlp_grpc::OtlpGrpcSpanExporter::new(config, metadata(config))
                 .map_err(opentelemetry_otlp::ExporterBuildError::InternalFailure)
         })
-        .map(OtlpSpanExporter::Grpc),
+        .map(|e| OtlpSpanExporter::Grpc(Box::new(e))),
         #[allow(unreachable_patterns)]
         other => Err(unsupported(other)),
     }

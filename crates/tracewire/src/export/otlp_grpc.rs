@@ -69,7 +69,8 @@ impl OtlpGrpcSpanExporter {
     ) -> Result<Self, String> {
         let endpoint = tonic::transport::Endpoint::from_shared(config.endpoint.clone())
             .map_err(|e| format!("OTLP endpoint {:?}: {e}", config.endpoint))?
-            .timeout(config.timeout);
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout);
         let endpoint = match tls_config(config).map_err(|e| e.to_string())? {
             #[cfg(feature = "tls")]
             Some(tls) => endpoint.tls_config(tls).map_err(|e| e.to_string())?,
@@ -91,7 +92,7 @@ impl OtlpGrpcSpanExporter {
         })
     }
 
-    async fn call(&self, body: Bytes) -> Attempt {
+    async fn call(&self, body: Bytes, timeout: Duration) -> Attempt {
         let mut client = self.client.clone();
         let failure = |status: &Status| {
             // The code, never the message: servers echo credentials in it.
@@ -110,7 +111,7 @@ impl OtlpGrpcSpanExporter {
         }
         let mut request = tonic::Request::new(body);
         *request.metadata_mut() = self.metadata.clone();
-        request.set_timeout(self.timeout);
+        request.set_timeout(timeout);
         let path = http::uri::PathAndQuery::from_static(EXPORT);
         match client.unary(request, path, PassThrough).await {
             Ok(response) => {
@@ -148,7 +149,13 @@ impl OtlpGrpcSpanExporter {
 impl SpanExporter for OtlpGrpcSpanExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let body = Bytes::from(encode_export_request(&self.resource, &batch));
-        with_retries(self.timeout, || self.call(body.clone())).await
+        // Each attempt gets what is left of the export's budget.
+        let deadline = std::time::Instant::now() + self.timeout;
+        with_retries(self.timeout, || {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            self.call(body.clone(), left.max(Duration::from_millis(1)))
+        })
+        .await
     }
 
     fn set_resource(&mut self, resource: &Resource) {

@@ -1,8 +1,8 @@
 //! The OTLP/HTTP (`http/protobuf`) trace exporter: batches encoded by
-//! [`otlp_proto`](super::otlp_proto) and POSTed with a blocking client from the
-//! batch processor's own thread, so export never runs on (or waits for) the
-//! application's runtime. Failures the OTLP spec calls retryable are retried
-//! within the export timeout.
+//! [`otlp_proto`](super::otlp_proto) and POSTed by the [`OtlpHttpClient`] on
+//! the telemetry runtime while the batch processor's own thread waits, so
+//! export never runs on (or waits for) the application's runtime. Failures
+//! the OTLP spec calls retryable are retried within the export timeout.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -12,59 +12,15 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::config::{Compression, OtlpConfig};
+use crate::export::http_client::{OtlpHttpClient, SendError};
 use crate::export::otlp_proto::{encode_export_request, partial_success};
 use crate::export::retry::{Attempt, MAX_THROTTLE, with_retries};
-
-/// Identifies the exporter to collectors, as the OpenTelemetry exporters do.
-const USER_AGENT: &str = concat!(
-    "tracewire/",
-    env!("CARGO_PKG_VERSION"),
-    " OTel-OTLP-Exporter-Rust"
-);
-
-/// The blocking HTTP client of every OTLP/HTTP exporter (traces here; logs
-/// and metrics through opentelemetry-otlp): the export timeout, the user
-/// agent, and TLS for `https://` endpoints. Call it off any Tokio runtime.
-pub(crate) fn blocking_client(
-    config: &OtlpConfig,
-) -> Result<reqwest::blocking::Client, crate::error::Error> {
-    let builder = reqwest::blocking::Client::builder()
-        .timeout(config.timeout)
-        .user_agent(USER_AGENT);
-    let builder = if config.endpoint.starts_with("https://") {
-        with_tls(builder, config)?
-    } else {
-        builder
-    };
-    builder
-        .build()
-        .map_err(|e| crate::error::Error::Exporter(e.to_string()))
-}
-
-#[cfg(feature = "tls")]
-fn with_tls(
-    builder: reqwest::blocking::ClientBuilder,
-    config: &OtlpConfig,
-) -> Result<reqwest::blocking::ClientBuilder, crate::error::Error> {
-    let loaded = super::tls::load(&config.tls)?;
-    let tls = super::tls::client_config(loaded.as_ref()).map_err(crate::error::Error::Exporter)?;
-    Ok(builder.tls_backend_preconfigured(tls))
-}
-
-#[cfg(not(feature = "tls"))]
-fn with_tls(
-    _: reqwest::blocking::ClientBuilder,
-    config: &OtlpConfig,
-) -> Result<reqwest::blocking::ClientBuilder, crate::error::Error> {
-    Err(crate::error::Error::TlsNotCompiled {
-        endpoint: config.endpoint.clone(),
-    })
-}
+use crate::export::runtime::TelemetryRuntime;
 
 pub(crate) struct OtlpHttpSpanExporter {
-    client: reqwest::blocking::Client,
-    endpoint: String,
-    headers: reqwest::header::HeaderMap,
+    client: OtlpHttpClient,
+    endpoint: http::Uri,
+    headers: http::HeaderMap,
     gzip: bool,
     timeout: Duration,
     resource: Resource,
@@ -81,14 +37,13 @@ impl std::fmt::Debug for OtlpHttpSpanExporter {
 }
 
 impl OtlpHttpSpanExporter {
-    /// Builds the client. Call it off any Tokio runtime: the blocking client
-    /// starts (and, when dropped, stops) one of its own.
-    pub(crate) fn new(config: &OtlpConfig) -> Result<Self, String> {
-        let mut headers = reqwest::header::HeaderMap::new();
+    /// Builds the exporter and its client.
+    pub(crate) fn new(config: &OtlpConfig, runtime: &TelemetryRuntime) -> Result<Self, String> {
+        let mut headers = http::HeaderMap::new();
         for (name, value) in &config.headers {
             match (
-                reqwest::header::HeaderName::try_from(name.as_str()),
-                reqwest::header::HeaderValue::try_from(value.as_str()),
+                http::HeaderName::try_from(name.as_str()),
+                http::HeaderValue::try_from(value.as_str()),
             ) {
                 (Ok(name), Ok(value)) => {
                     headers.append(name, value);
@@ -97,10 +52,14 @@ impl OtlpHttpSpanExporter {
                 _ => return Err(format!("OTLP header {name:?} is not a valid HTTP header")),
             }
         }
-        let client = blocking_client(config).map_err(|e| e.to_string())?;
+        let client = OtlpHttpClient::new(config, runtime).map_err(|e| e.to_string())?;
+        let endpoint = config
+            .endpoint
+            .parse()
+            .map_err(|e| format!("OTLP endpoint {:?}: {e}", config.endpoint))?;
         Ok(Self {
             client,
-            endpoint: config.endpoint.clone(),
+            endpoint,
             headers,
             gzip: config.compression == Some(Compression::Gzip),
             timeout: config.timeout,
@@ -110,7 +69,14 @@ impl OtlpHttpSpanExporter {
 
     async fn send(&self, batch: &[SpanData]) -> OTelSdkResult {
         let body = self.body(batch)?;
-        with_retries(self.timeout, || std::future::ready(self.post(body.clone()))).await
+        // Each attempt gets what is left of the export's budget, so the
+        // export as a whole ends within it.
+        let deadline = std::time::Instant::now() + self.timeout;
+        with_retries(self.timeout, || {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            self.post(body.clone(), left.max(Duration::from_millis(1)))
+        })
+        .await
     }
 
     /// The request body: the encoded batch, gzipped if configured.
@@ -130,40 +96,46 @@ impl OtlpHttpSpanExporter {
             .map_err(|e| OTelSdkError::InternalFailure(format!("gzip: {e}")))
     }
 
-    fn post(&self, body: bytes::Bytes) -> Attempt {
-        let mut request = self
-            .client
-            .post(&self.endpoint)
-            .headers(self.headers.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf");
+    async fn post(&self, body: bytes::Bytes, timeout: Duration) -> Attempt {
+        let mut request = http::Request::post(self.endpoint.clone())
+            .header(http::header::CONTENT_TYPE, "application/x-protobuf");
         if self.gzip {
-            request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+            request = request.header(http::header::CONTENT_ENCODING, "gzip");
         }
-        let response = match request.body(body).send() {
-            Ok(response) => response,
+        let mut request = match request.body(body) {
+            Ok(request) => request,
             Err(e) => {
-                let error = if e.is_timeout() {
-                    OTelSdkError::Timeout(self.timeout)
-                } else {
-                    // The URL, never the headers: they may hold credentials.
-                    OTelSdkError::InternalFailure(format!(
-                        "OTLP export to {} failed: {}",
-                        self.endpoint,
-                        e.without_url()
-                    ))
-                };
+                return Attempt::Done(Err(OTelSdkError::InternalFailure(format!(
+                    "OTLP request: {e}"
+                ))));
+            }
+        };
+        request
+            .headers_mut()
+            .extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let response = match self.client.send(request, timeout).await {
+            Ok(response) => response,
+            Err(SendError::Timeout) => {
+                let error = OTelSdkError::Timeout(timeout);
+                return Attempt::Retry { after: None, error };
+            }
+            Err(SendError::Failed(reason)) => {
+                // The URL, never the headers: they may hold credentials.
+                let error = OTelSdkError::InternalFailure(format!(
+                    "OTLP export to {} failed: {reason}",
+                    self.endpoint
+                ));
                 return Attempt::Retry { after: None, error };
             }
         };
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
-            .get(reqwest::header::RETRY_AFTER)
+            .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(|seconds| Duration::from_secs(seconds).min(MAX_THROTTLE));
-        // Read to the end, so that the connection is kept for the next export.
-        let body = response.bytes().unwrap_or_default();
+        let body = response.into_body();
         if (200..300).contains(&status) {
             // Accepted, but the collector may have refused some spans: said,
             // as the OTLP spec asks, and not retried.

@@ -118,15 +118,27 @@ pub(crate) fn client_config(tls: Option<&LoadedTls>) -> Result<rustls::ClientCon
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots);
-    let mut config = match tls.and_then(|t| t.identity.as_ref()) {
+    // ALPN is left to the HTTP connector (it offers what it is built for).
+    let config = match tls.and_then(|t| t.identity.as_ref()) {
         Some((chain, key)) => builder
             .with_client_auth_cert(chain.clone(), key.clone_key())
             .map_err(|e| format!("client certificate and key do not match: {e}"))?,
         None => builder.with_no_client_auth(),
     };
-    // OTLP/HTTP collectors speak HTTP/1.1 and usually HTTP/2.
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// A client configuration that trusts nothing, for a connector that only
+/// speaks plain text (it is built for both).
+pub(crate) fn plain_text_config() -> Option<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()
+        .map(|b| {
+            b.with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        })
 }
 
 /// The tonic TLS configuration for OTLP/gRPC: platform roots, the extra CAs,
