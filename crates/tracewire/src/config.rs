@@ -311,6 +311,9 @@ pub struct Config {
     pub prometheus_listen: (String, u16),
     /// Start the standalone Prometheus listener.
     pub prometheus_listener: bool,
+    /// `TRACEWIRE_PROCESS_METRICS` (default `true`): process and Tokio
+    /// runtime metrics.
+    pub process_metrics: bool,
     /// `OTEL_LOG_LEVEL`: the SDK's own diagnostics (`opentelemetry*` targets).
     pub sdk_log_level: String,
     /// `RUST_LOG` (default `info`).
@@ -402,6 +405,7 @@ impl Config {
             .list("OTEL_TRACES_EXPORTER", |n| ExporterKind::parse(n, false))
             .unwrap_or_else(|| default_push(0));
         let explicit_metrics = env.list("OTEL_METRICS_EXPORTER", |n| ExporterKind::parse(n, true));
+        let process_metrics = env.bool("TRACEWIRE_PROCESS_METRICS", true);
         let prometheus_listener = explicit_metrics
             .as_ref()
             .is_some_and(|m| m.contains(&ExporterKind::Prometheus));
@@ -513,6 +517,7 @@ impl Config {
             limits,
             prometheus_listen: (prometheus_host, prometheus_port),
             prometheus_listener,
+            process_metrics,
             sdk_log_level,
             log_filter,
             log_format,

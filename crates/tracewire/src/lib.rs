@@ -46,6 +46,7 @@ mod intern;
 mod log_bridge;
 pub mod logging;
 pub mod metrics;
+mod process_metrics;
 pub mod prometheus;
 pub mod propagation;
 pub mod resource;

@@ -204,6 +204,14 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Process metrics (`process.cpu.time`, `process.memory.usage`, …) and
+    /// the Tokio runtime's (`tokio.runtime.workers`, …), read only when
+    /// metrics are collected. On by default; also `TRACEWIRE_PROCESS_METRICS=false`.
+    pub fn process_metrics(mut self, on: bool) -> Self {
+        self.config.process_metrics = on;
+        self
+    }
+
     /// Whether [`init`](Self::init) installs the panic hook that records a
     /// panic on the current span (default on; see [`crate::install_panic_hook`]).
     pub fn panic_hook(mut self, on: bool) -> Self {
@@ -381,6 +389,16 @@ impl TelemetryBuilder {
             }
             (Some(builder.build()), exposition)
         };
+        // Read at collection time only; the runtime is the one `init` ran in.
+        let process_metrics = match &meter_provider {
+            Some(mp) if config.process_metrics => {
+                Some(crate::process_metrics::ProcessMetrics::register(
+                    &opentelemetry::metrics::MeterProvider::meter(mp, SCOPE),
+                    tokio::runtime::Handle::try_current().ok(),
+                ))
+            }
+            _ => None,
+        };
         let self_metrics = SelfMetrics::new(
             &match &meter_provider {
                 Some(mp) => opentelemetry::metrics::MeterProvider::meter(mp, SCOPE),
@@ -503,6 +521,7 @@ impl TelemetryBuilder {
                 shutdown_timeout,
                 span_details,
                 panic_hook,
+                _process_metrics: process_metrics,
                 instrument_error_type: Default::default(),
                 shut_down: AtomicBool::new(false),
                 warnings: Mutex::new(warnings),
@@ -630,6 +649,8 @@ struct Inner {
     span_details: bool,
     /// Whether `init` installs the panic hook.
     panic_hook: bool,
+    /// Held for their callbacks.
+    _process_metrics: Option<crate::process_metrics::ProcessMetrics>,
     /// `error.type` for `#[instrument(err)]` spans (shared by every
     /// subscriber built from this telemetry; the first one wins).
     instrument_error_type: crate::errors::InstrumentErrorType,
