@@ -53,6 +53,7 @@ pub mod resource;
 mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod views;
 
 pub use config::{Config, ExporterKind, LogFormat, Protocol, SamplerConfig};
 pub use error::Error;
@@ -61,6 +62,7 @@ pub use errors::{
 };
 pub use export::accounting::PipelineStats;
 pub use telemetry::{BoxedLayer, Telemetry, TelemetryBuilder, active_sampler, sdk_tracer};
+pub use views::View;
 
 /// The pinned `opentelemetry` API crate.
 pub use opentelemetry as otel;

@@ -203,6 +203,22 @@ fn reservoir(name: &str, bounds: &[f64]) -> Arc<ExemplarReservoir> {
     }))
 }
 
+/// Makes the exemplars of instrument `name` follow `bounds` (a view changed
+/// its buckets). Instruments created before keep their reservoir.
+pub(crate) fn set_exemplar_buckets(name: &str, bounds: &[f64]) {
+    let mut all = match RESERVOIRS.write() {
+        Ok(all) => all,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    all.insert(
+        name.to_owned(),
+        Arc::new(ExemplarReservoir {
+            bounds: bounds.to_vec(),
+            slots: Mutex::default(),
+        }),
+    );
+}
+
 /// The reservoir of the instrument called `name`, if one was created.
 pub(crate) fn reservoir_of(name: &str) -> Option<Arc<ExemplarReservoir>> {
     RESERVOIRS.read().ok()?.get(name).cloned()

@@ -54,6 +54,8 @@ pub struct TelemetryBuilder {
     shutdown_timeout: Duration,
     span_details: bool,
     panic_hook: bool,
+    views: Vec<crate::View>,
+    cardinality_limit: Option<usize>,
     extra_traces: Vec<ExtraTraces>,
     extra_logs: Vec<Extra<LoggerProviderBuilder>>,
     extra_metrics: Vec<Extra<MeterProviderBuilder>>,
@@ -88,6 +90,8 @@ impl TelemetryBuilder {
             shutdown_timeout: Duration::from_secs(5),
             span_details: false,
             panic_hook: true,
+            views: Vec::new(),
+            cardinality_limit: None,
             extra_traces: Vec::new(),
             extra_logs: Vec::new(),
             extra_metrics: Vec::new(),
@@ -212,6 +216,22 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Adds a [`View`](crate::View): new buckets, kept attributes, a new
+    /// name, a cardinality limit, or nothing exported for an instrument. The
+    /// first view that names an instrument applies.
+    pub fn view(mut self, view: crate::View) -> Self {
+        self.views.push(view);
+        self
+    }
+
+    /// The most attribute sets any instrument exports (default: the SDK's
+    /// 2000); past it, measurements go to one series marked
+    /// `otel.metric.overflow="true"`. A view's own limit wins.
+    pub fn cardinality_limit(mut self, limit: usize) -> Self {
+        self.cardinality_limit = Some(limit);
+        self
+    }
+
     /// Whether [`init`](Self::init) installs the panic hook that records a
     /// panic on the current span (default on; see [`crate::install_panic_hook`]).
     pub fn panic_hook(mut self, on: bool) -> Self {
@@ -308,6 +328,8 @@ impl TelemetryBuilder {
             shutdown_timeout,
             span_details,
             panic_hook,
+            views,
+            cardinality_limit,
             extra_traces,
             extra_logs,
             extra_metrics,
@@ -347,6 +369,12 @@ impl TelemetryBuilder {
             (None, None)
         } else {
             let mut builder = SdkMeterProvider::builder().with_resource(resource.clone());
+            if !views.is_empty() || cardinality_limit.is_some() {
+                for (name, buckets) in views.iter().filter_map(crate::View::exemplar_buckets) {
+                    crate::metrics::set_exemplar_buckets(name, buckets);
+                }
+                builder = builder.with_view(crate::views::compose(views, cardinality_limit));
+            }
             let mut exposition = None;
             for kind in &config.metrics_exporters {
                 match kind {
