@@ -314,6 +314,9 @@ pub struct Config {
     /// `TRACEWIRE_PROCESS_METRICS` (default `true`): process and Tokio
     /// runtime metrics.
     pub process_metrics: bool,
+    /// `TRACEWIRE_BAGGAGE_SPAN_ATTRIBUTES`: baggage keys copied onto every
+    /// span started under them (none by default).
+    pub baggage_span_attributes: Vec<String>,
     /// `OTEL_LOG_LEVEL`: the SDK's own diagnostics (`opentelemetry*` targets).
     pub sdk_log_level: String,
     /// `RUST_LOG` (default `info`).
@@ -406,6 +409,16 @@ impl Config {
             .unwrap_or_else(|| default_push(0));
         let explicit_metrics = env.list("OTEL_METRICS_EXPORTER", |n| ExporterKind::parse(n, true));
         let process_metrics = env.bool("TRACEWIRE_PROCESS_METRICS", true);
+        let baggage_span_attributes = env
+            .get("TRACEWIRE_BAGGAGE_SPAN_ATTRIBUTES")
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         let prometheus_listener = explicit_metrics
             .as_ref()
             .is_some_and(|m| m.contains(&ExporterKind::Prometheus));
@@ -518,6 +531,7 @@ impl Config {
             prometheus_listen: (prometheus_host, prometheus_port),
             prometheus_listener,
             process_metrics,
+            baggage_span_attributes,
             sdk_log_level,
             log_filter,
             log_format,

@@ -34,6 +34,7 @@
 //! [`tracing_opentelemetry`]) so an application never mixes versions.
 #![deny(missing_docs)]
 
+mod baggage_spans;
 pub mod config;
 pub mod context;
 pub mod db;

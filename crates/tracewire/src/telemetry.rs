@@ -216,6 +216,17 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Copies these baggage members onto every span started under them, as
+    /// attributes of the same name (also `TRACEWIRE_BAGGAGE_SPAN_ATTRIBUTES`,
+    /// comma-separated). None by default: baggage comes from callers.
+    pub fn baggage_span_attributes<K: Into<String>>(
+        mut self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Self {
+        self.config.baggage_span_attributes = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Adds a [`View`](crate::View): new buckets, kept attributes, a new
     /// name, a cardinality limit, or nothing exported for an instrument. The
     /// first view that names an instrument applies.
@@ -482,6 +493,12 @@ impl TelemetryBuilder {
                     }
                     ExporterKind::Prometheus => {}
                 }
+            }
+            if !config.baggage_span_attributes.is_empty() {
+                builder =
+                    builder.with_span_processor(crate::baggage_spans::BaggageSpanProcessor::new(
+                        config.baggage_span_attributes.clone(),
+                    ));
             }
             for extra in extra_traces {
                 builder = extra(builder, &self_metrics);
