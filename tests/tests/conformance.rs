@@ -1,5 +1,5 @@
 //! The conformance example as the external judges drive it
-//! (shared/docs/conformance-contract.md): `POST /test` calls back in order,
+//! (docs/conformance-contract.md): `POST /test` calls back in order,
 //! one client span per call; `GET /forward` carries the context on.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test

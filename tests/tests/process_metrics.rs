@@ -69,20 +69,39 @@ fn process_and_runtime_series_have_plausible_values() {
         );
     }
 
-    // CPU time grows under load.
+    // CPU time grows under load: spin until this process has used 0.3 s of
+    // user CPU by its own account (however busy the machine is), then the
+    // exported counter must have grown by as much.
     let user_before = value(&text, "process_cpu_time_seconds_total{cpu_mode=\"user\"");
-    let started = std::time::Instant::now();
+    let own_user_cpu = || -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let rest = &stat[stat.rfind(')').unwrap() + 1..];
+        rest.split_whitespace()
+            .nth(11)
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+            / 100.0
+    };
+    let (own_before, deadline) = (
+        own_user_cpu(),
+        std::time::Instant::now() + std::time::Duration::from_secs(30),
+    );
     let mut spin = 0u64;
-    while started.elapsed() < std::time::Duration::from_millis(400) {
-        spin = std::hint::black_box(spin.wrapping_mul(31).wrapping_add(7));
+    while own_user_cpu() - own_before < 0.3 && std::time::Instant::now() < deadline {
+        for _ in 0..1_000_000 {
+            spin = std::hint::black_box(spin.wrapping_mul(31).wrapping_add(7));
+        }
     }
+    let used = own_user_cpu() - own_before;
     let user_after = value(
         &render(),
         "process_cpu_time_seconds_total{cpu_mode=\"user\"",
     );
+    assert!(used >= 0.3, "could not use 0.3 s of CPU in 30 s");
     assert!(
-        user_after - user_before >= 0.2,
-        "{user_before} → {user_after} after 0.4 s of spinning"
+        user_after - user_before >= used - 0.05,
+        "{user_before} → {user_after} after {used} s of user CPU"
     );
 }
 

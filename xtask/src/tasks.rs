@@ -96,7 +96,24 @@ pub fn test(extra: &[String]) -> Result<(), String> {
     run(doc, "cargo test --workspace --doc")
 }
 
-/// `cargo xtask lint`
+/// The crates users depend on, in dependency order (`cargo package` order).
+const PUBLISHED: [&str; 6] = [
+    "tracewire",
+    "tracewire-axum",
+    "tracewire-reqwest",
+    "tracewire-sqlx",
+    "tracewire-redis",
+    "tracewire-queue",
+];
+
+/// Whether `name` is one of the crates users depend on.
+pub fn is_published(name: &str) -> bool {
+    PUBLISHED.contains(&name)
+}
+
+/// `cargo xtask lint`: formatting; clippy with every feature on and with each
+/// feature alone (cargo-hack); rustdoc; each published crate's rust-version
+/// against its dependencies'; `cargo package` for every published crate.
 pub fn lint() -> Result<(), String> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
@@ -106,20 +123,64 @@ pub fn lint() -> Result<(), String> {
         "clippy",
         "--workspace",
         "--all-targets",
+        "--all-features",
         "--",
         "-D",
         "warnings",
     ]);
     run(
         clippy,
-        "cargo clippy --workspace --all-targets -- -D warnings",
+        "cargo clippy --workspace --all-targets --all-features -- -D warnings",
     )?;
+    feature_matrix()?;
     let mut doc = cargo();
-    doc.args(["doc", "--workspace", "--no-deps"])
+    doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
         .env("RUSTDOCFLAGS", "-D warnings");
     run(
         doc,
-        "cargo doc --workspace --no-deps (RUSTDOCFLAGS=-D warnings)",
+        "cargo doc --workspace --no-deps --all-features (RUSTDOCFLAGS=-D warnings)",
+    )?;
+    crate::msrv::check(&workspace_root())?;
+    let mut package = cargo();
+    package.args(["package", "--no-verify", "--allow-dirty"]);
+    for name in PUBLISHED {
+        package.args(["-p", name]);
+    }
+    run(
+        package,
+        "cargo package (every published crate, in dependency order)",
+    )
+}
+
+/// Each crate with no features, each feature alone, and all features:
+/// code behind a feature that is off must compile too.
+fn feature_matrix() -> Result<(), String> {
+    if !on_path("cargo-hack") {
+        let why = "cargo-hack is not installed (cargo install cargo-hack --locked)";
+        if in_ci() {
+            return Err(format!("CI=true and {why}"));
+        }
+        eprintln!("\n**********************************************************************");
+        eprintln!("xtask: SKIPPING the feature matrix: {why}");
+        eprintln!("**********************************************************************\n");
+        return Ok(());
+    }
+    let mut hack = cargo();
+    hack.args([
+        "hack",
+        "clippy",
+        "--workspace",
+        "--exclude",
+        "xtask",
+        "--each-feature",
+        "--no-dev-deps",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(
+        hack,
+        "cargo hack clippy --workspace --each-feature --no-dev-deps -- -D warnings",
     )
 }
 

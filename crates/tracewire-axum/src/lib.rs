@@ -42,6 +42,7 @@
 //! `tracing`: it costs less, and it exists whatever `RUST_LOG` says.
 
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
 mod durations;
@@ -67,10 +68,18 @@ pub trait InstrumentAll {
 
 impl<S: Clone + Send + Sync + 'static> InstrumentAll for axum::Router<S> {
     fn instrument_all(self) -> Self {
-        self.route(
-            "/metrics",
-            axum::routing::get(tracewire::prometheus::handler),
-        )
-        .layer(ServerTelemetryLayer::new())
+        self.route("/metrics", axum::routing::get(metrics_handler))
+            .layer(ServerTelemetryLayer::new())
     }
+}
+
+/// An axum handler for `GET /metrics`: the Prometheus exposition of the
+/// metrics `tracewire::init` set up, OpenMetrics or text 0.0.4 by `Accept`.
+pub async fn metrics_handler(headers: http::HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let accept = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let (content_type, body) = tracewire::prometheus::render_for_accept(accept);
+    ([(http::header::CONTENT_TYPE, content_type)], body).into_response()
 }

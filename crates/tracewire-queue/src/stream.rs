@@ -194,10 +194,10 @@ impl StreamWorker {
         let created: redis::RedisResult<()> = poller
             .xgroup_create_mkstream(&self.stream, &self.group, "0")
             .await;
-        if let Err(e) = created {
-            if e.code() != Some("BUSYGROUP") {
-                return Err(e);
-            }
+        if let Err(e) = created
+            && e.code() != Some("BUSYGROUP")
+        {
+            return Err(e);
         }
         let mut traced = TracedConnection::with(
             self.client.get_multiplexed_async_connection().await?,

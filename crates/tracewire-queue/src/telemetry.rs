@@ -318,6 +318,7 @@ impl Instruments {
 
     /// `failure` of [`finish_process`](Self::finish_process) for a handler
     /// that returned an error.
+    #[cfg(any(feature = "amqp", feature = "nats", feature = "apalis"))]
     pub(crate) fn handler_failure(error: &impl std::fmt::Display) -> (&'static str, String) {
         ("handler_error", error.to_string())
     }

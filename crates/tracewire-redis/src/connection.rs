@@ -245,12 +245,10 @@ impl Shared {
                 .record(start.elapsed().as_secs_f64(), &attributes);
         }
         let span = cx.span();
-        if recording {
-            if let Some(code) = error {
-                span.set_attribute(KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code.clone()));
-                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, code));
-                span.set_status(Status::error(""));
-            }
+        if recording && let Some(code) = error {
+            span.set_attribute(KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code.clone()));
+            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, code));
+            span.set_status(Status::error(""));
         }
         span.end();
     }

@@ -33,6 +33,7 @@
 //! make the database look slow.
 
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod connection;
 mod sanitize;

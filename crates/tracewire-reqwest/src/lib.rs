@@ -29,6 +29,7 @@
 //! caller's business.
 
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod middleware;
 

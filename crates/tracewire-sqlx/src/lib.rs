@@ -34,6 +34,7 @@
 //! `.max`, `.pending_requests`, `.timeouts`, `.wait_time`, `.use_time`.
 
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod operation;
 mod pool;

@@ -43,11 +43,13 @@ pub trait DatabaseTarget: sqlx::Database {
     }
 }
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 fn port_unless(port: u16, default: u16) -> Option<u16> {
     (port != default).then_some(port)
 }
 
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl DatabaseTarget for sqlx::Postgres {
     fn target(options: &sqlx::postgres::PgConnectOptions) -> Target {
         Target {
@@ -60,6 +62,7 @@ impl DatabaseTarget for sqlx::Postgres {
 }
 
 #[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 impl DatabaseTarget for sqlx::MySql {
     fn target(options: &sqlx::mysql::MySqlConnectOptions) -> Target {
         Target {
@@ -80,6 +83,7 @@ impl DatabaseTarget for sqlx::MySql {
 }
 
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 impl DatabaseTarget for sqlx::Sqlite {
     fn target(options: &sqlx::sqlite::SqliteConnectOptions) -> Target {
         let file = options.get_filename();

@@ -33,6 +33,7 @@
 //! The pinned OpenTelemetry crates are re-exported ([`otel`], [`otel_sdk`],
 //! [`tracing_opentelemetry`]) so an application never mixes versions.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod baggage_spans;
 pub mod config;
@@ -53,6 +54,7 @@ pub mod propagation;
 pub mod resource;
 mod telemetry;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod views;
 

@@ -411,6 +411,7 @@ impl TelemetryBuilder {
                         Some(Err(e)) => fail("metrics", e, &mut warnings),
                         None => {}
                     },
+                    #[cfg(feature = "console")]
                     ExporterKind::Console => {
                         builder =
                             builder.with_reader(
@@ -421,6 +422,8 @@ impl TelemetryBuilder {
                                 .build(),
                             );
                     }
+                    #[cfg(not(feature = "console"))]
+                    ExporterKind::Console => fail("metrics", console_not_compiled(), &mut warnings),
                 }
             }
             for extra in extra_metrics {
@@ -482,6 +485,7 @@ impl TelemetryBuilder {
                             None => {}
                         }
                     }
+                    #[cfg(feature = "console")]
                     ExporterKind::Console => {
                         builder = builder.with_span_processor(counted_batch(
                             opentelemetry_stdout::SpanExporter::default(),
@@ -491,6 +495,8 @@ impl TelemetryBuilder {
                             "console_span_exporter",
                         ));
                     }
+                    #[cfg(not(feature = "console"))]
+                    ExporterKind::Console => fail("traces", console_not_compiled(), &mut warnings),
                     ExporterKind::Prometheus => {}
                 }
             }
@@ -529,6 +535,7 @@ impl TelemetryBuilder {
                             None => {}
                         }
                     }
+                    #[cfg(feature = "console")]
                     ExporterKind::Console => {
                         builder = builder.with_log_processor(counted_log_batch(
                             opentelemetry_stdout::LogExporter::default(),
@@ -538,6 +545,8 @@ impl TelemetryBuilder {
                         ));
                         any = true;
                     }
+                    #[cfg(not(feature = "console"))]
+                    ExporterKind::Console => fail("logs", console_not_compiled(), &mut warnings),
                     ExporterKind::Prometheus => {}
                 }
             }
@@ -585,6 +594,11 @@ impl TelemetryBuilder {
             _ => Ok(telemetry),
         }
     }
+}
+
+#[cfg(not(feature = "console"))]
+fn console_not_compiled() -> Error {
+    Error::Exporter("the console exporter needs tracewire's `console` feature".to_owned())
 }
 
 /// The provider `init` installed, with its sampler.

@@ -1,7 +1,7 @@
 //! The conformance service: our server layer and our client layer, and no
 //! propagation code of its own, for external judges (the W3C Trace Context
 //! test harness on `POST /test`, a cross-SDK interop check on `GET /forward`).
-//! The contract is `shared/docs/conformance-contract.md`.
+//! The contract is `docs/conformance-contract.md`.
 //!
 //! Run with:
 //! ```text

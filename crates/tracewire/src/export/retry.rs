@@ -14,6 +14,7 @@ const INITIAL_DELAY: Duration = Duration::from_millis(100);
 const MAX_DELAY: Duration = Duration::from_millis(1600);
 const MAX_JITTER_MS: u64 = 100;
 /// The longest server-asked delay honoured.
+#[cfg(feature = "otlp-http")]
 pub(crate) const MAX_THROTTLE: Duration = Duration::from_secs(600);
 
 /// How one attempt ended.

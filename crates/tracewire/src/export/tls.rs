@@ -21,10 +21,12 @@ use crate::error::Error;
 
 /// The PEM files of one exporter, read and checked.
 pub(crate) struct LoadedTls {
-    /// Extra trusted CAs (PEM, as read).
+    /// Extra trusted CAs (PEM, as read, for tonic).
+    #[cfg_attr(not(feature = "otlp-grpc"), allow(dead_code))]
     pub(crate) ca_pem: Option<Vec<u8>>,
     ca: Vec<CertificateDer<'static>>,
-    /// Client chain and key (PEM, as read), for mTLS.
+    /// Client chain and key (PEM, as read, for tonic), for mTLS.
+    #[cfg_attr(not(feature = "otlp-grpc"), allow(dead_code))]
     pub(crate) identity_pem: Option<(Vec<u8>, Vec<u8>)>,
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
 }
@@ -128,6 +130,7 @@ pub(crate) fn client_config(tls: Option<&LoadedTls>) -> Result<rustls::ClientCon
     Ok(config)
 }
 
+#[cfg(feature = "otlp-http")]
 /// A client configuration that trusts nothing, for a connector that only
 /// speaks plain text (it is built for both).
 pub(crate) fn plain_text_config() -> Option<rustls::ClientConfig> {

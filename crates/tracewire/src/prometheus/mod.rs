@@ -11,7 +11,7 @@
 //!
 //! Three ways to serve it:
 //! - [`render`] / [`render_for_accept`]: the text, for any HTTP stack;
-//! - [`handler`] (feature `axum`): `Router::new().route("/metrics", get(tracewire::prometheus::handler))`;
+//! - `tracewire_axum::metrics_handler` for axum (`instrument_all()` mounts it);
 //! - [`serve`]: a standalone listener (`OTEL_METRICS_EXPORTER=prometheus`
 //!   starts one on `OTEL_EXPORTER_PROMETHEUS_HOST:PORT`, default `localhost:9464`).
 
@@ -76,17 +76,6 @@ pub fn render_format(format: Format) -> String {
 pub fn render_for_accept(accept: Option<&str>) -> (&'static str, String) {
     let format = Format::from_accept(accept);
     (format.content_type(), render_format(format))
-}
-
-/// An axum handler for `GET /metrics`.
-#[cfg(feature = "axum")]
-pub async fn handler(headers: http::HeaderMap) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let accept = headers
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok());
-    let (content_type, body) = render_for_accept(accept);
-    ([(http::header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// Serves `GET /metrics` on `addr` until the runtime stops. Returns the bound

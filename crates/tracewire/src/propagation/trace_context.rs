@@ -166,7 +166,7 @@ fn truncate_to_budget(members: &mut Vec<(String, String)>) {
     }
 }
 
-/// A tracestate key (Level 2, `../docs/conventions.md` §6.2): one of
+/// A tracestate key (W3C Trace Context Level 2, §3.3.1.3.1): one of
 /// `a-z 0-9` first, then up to 255 of `a-z 0-9 _ - * / @`. Level 1's
 /// `tenant@system` form, with its per-part limits, is a subset of it.
 fn valid_key(key: &str) -> bool {
