@@ -44,6 +44,7 @@ mod error;
 mod errors;
 mod export;
 pub mod http;
+pub mod instrumentation;
 mod intern;
 mod log_bridge;
 pub mod logging;

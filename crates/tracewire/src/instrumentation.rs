@@ -1,0 +1,215 @@
+//! For integration crates: the life-cycle every instrumented operation
+//! shares, so that each integration is only its adapter part.
+//!
+//! Applications do not need this module. An integration (an HTTP client, a
+//! database driver, a queue) starts an [`Operation`] where the work starts,
+//! says what it learned on the way (a status code, a failure), and finishes
+//! it — or drops it, which ends the span all the same. The operation:
+//!
+//! - starts a span of the given kind under the parent context, when a tracer
+//!   is given, and remembers whether it records (nothing is set on a span
+//!   that does not);
+//! - keeps the attributes the duration metric is recorded with, in the
+//!   container the integration chose (a `Vec`, or a `SmallVec` on a hot path:
+//!   nothing is boxed);
+//! - on failure, puts `error.type` on the span and on the metric, and sets
+//!   status Error with the description given;
+//! - records the duration under the span's context, so a sampled span becomes
+//!   the exemplar of its bucket, then ends the span; finishing twice, or
+//!   dropping after finishing, does nothing more.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::{
+    Span as _, SpanBuilder, SpanKind, Status, TraceContextExt as _, Tracer as _,
+};
+use opentelemetry::{Context, KeyValue, StringValue};
+use opentelemetry_sdk::trace::SdkTracer;
+
+use crate::metrics::Histogram;
+
+/// `error.type`, the key every failed operation carries (semconv).
+pub const ERROR_TYPE: &str = "error.type";
+/// `server.address`.
+pub const SERVER_ADDRESS: &str = "server.address";
+/// `server.port`.
+pub const SERVER_PORT: &str = "server.port";
+
+/// A container of metric attributes an [`Operation`] can grow.
+pub trait AttributeList: AsRef<[KeyValue]> {
+    /// Appends one attribute.
+    fn push_attribute(&mut self, attribute: KeyValue);
+}
+
+impl AttributeList for Vec<KeyValue> {
+    fn push_attribute(&mut self, attribute: KeyValue) {
+        self.push(attribute);
+    }
+}
+
+impl<const N: usize> AttributeList for smallvec::SmallVec<[KeyValue; N]> {
+    fn push_attribute(&mut self, attribute: KeyValue) {
+        self.push(attribute);
+    }
+}
+
+/// One instrumented operation; see the module docs.
+#[derive(Debug)]
+pub struct Operation<A: AttributeList = Vec<KeyValue>> {
+    cx: Context,
+    /// Whether `cx` holds a span of ours (else it is the parent's: never ended here).
+    spanned: bool,
+    recording: bool,
+    start: Instant,
+    attributes: A,
+    failed: bool,
+    finished: bool,
+}
+
+impl<A: AttributeList> Operation<A> {
+    /// Starts `name` as a span of `kind` under `parent` (when there is a
+    /// tracer) with `attributes` (also the metric's) and `span_attributes`
+    /// (the span's only, e.g. a query text).
+    pub fn start(
+        tracer: Option<&SdkTracer>,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        parent: &Context,
+        attributes: A,
+        span_attributes: impl IntoIterator<Item = KeyValue>,
+    ) -> Self {
+        let builder = tracer.map(|tracer| {
+            let mut all: Vec<KeyValue> = attributes.as_ref().to_vec();
+            all.extend(span_attributes);
+            tracer
+                .span_builder(name)
+                .with_kind(kind)
+                .with_attributes(all)
+        });
+        Self::start_with(tracer, builder, parent, attributes)
+    }
+
+    /// Like [`start`](Self::start), from a span builder of the caller's
+    /// (links, a start time): `builder` holds every span attribute.
+    pub fn start_with(
+        tracer: Option<&SdkTracer>,
+        builder: Option<SpanBuilder>,
+        parent: &Context,
+        attributes: A,
+    ) -> Self {
+        let (cx, spanned, recording) = match (tracer, builder) {
+            (Some(tracer), Some(builder)) => {
+                let span = builder.start_with_context(tracer, parent);
+                let recording = span.is_recording();
+                (parent.with_span(span), true, recording)
+            }
+            _ => (parent.clone(), false, false),
+        };
+        Self {
+            cx,
+            spanned,
+            recording,
+            start: Instant::now(),
+            attributes,
+            failed: false,
+            finished: false,
+        }
+    }
+
+    /// The context holding the operation's span (the parent's when there is
+    /// no tracer): run the operation's work in it, inject it downstream.
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// Whether the span records (attributes set on one that does not are
+    /// work thrown away).
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    /// Time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// The metric attributes so far.
+    pub fn attributes(&self) -> &[KeyValue] {
+        self.attributes.as_ref()
+    }
+
+    /// Whether [`fail`](Self::fail) was called.
+    pub fn is_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Sets an attribute of the span only.
+    pub fn set_span_attribute(&self, attribute: KeyValue) {
+        if self.recording {
+            self.cx.span().set_attribute(attribute);
+        }
+    }
+
+    /// Adds an attribute to the span and to the metric's attributes (say, a
+    /// response status code).
+    pub fn add_attribute(&mut self, attribute: KeyValue) {
+        self.set_span_attribute(attribute.clone());
+        self.attributes.push_attribute(attribute);
+    }
+
+    /// Marks the operation failed: `error.type` on the span and the metric,
+    /// status Error with `description` (empty when the type says it all).
+    /// Only the first failure counts.
+    pub fn fail(
+        &mut self,
+        error_type: impl Into<StringValue>,
+        description: impl Into<Cow<'static, str>>,
+    ) {
+        if self.failed {
+            return;
+        }
+        self.failed = true;
+        self.add_attribute(KeyValue::new(ERROR_TYPE, error_type.into()));
+        if self.recording {
+            self.cx.span().set_status(Status::error(description));
+        }
+    }
+
+    /// Records the duration in `duration` (if given) under the span's
+    /// context, so that a sampled span is the exemplar, then ends the span.
+    /// Finishing again does nothing.
+    pub fn finish(&mut self, duration: Option<&Histogram>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        if let Some(histogram) = duration {
+            let seconds = self.start.elapsed().as_secs_f64();
+            // Only a recorded span can be an exemplar: no attach otherwise.
+            let _current = self.recording.then(|| self.cx.clone().attach());
+            histogram.record(seconds, self.attributes.as_ref());
+        }
+        if self.spanned {
+            self.cx.span().end();
+        }
+    }
+
+    /// Whether [`finish`](Self::finish) has run.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+}
+
+impl<A: AttributeList> Drop for Operation<A> {
+    /// An operation dropped unfinished still ends its span (its integration
+    /// records the duration in its own `Drop`, which runs first).
+    fn drop(&mut self) {
+        if !self.finished {
+            self.finished = true;
+            if self.spanned {
+                self.cx.span().end();
+            }
+        }
+    }
+}

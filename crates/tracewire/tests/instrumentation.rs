@@ -1,0 +1,132 @@
+//! The shared operation life-cycle of `tracewire::instrumentation`.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::{Context, KeyValue};
+use tracewire::instrumentation::Operation;
+use tracewire::testing::{TestTelemetry, assert_child_of, attribute};
+
+fn histogram(t: &TestTelemetry) -> tracewire::metrics::Histogram {
+    tracewire::metrics::duration_histogram(
+        &t.telemetry.meter("instrumentation"),
+        "test.operation.duration",
+        "Test operations.",
+        tracewire::metrics::DURATION_BUCKETS,
+    )
+}
+
+#[test]
+fn an_operation_spans_fails_and_records_once() {
+    let t = TestTelemetry::start();
+    let tracer = t.tracer("instrumentation");
+    let duration = histogram(&t);
+    let parent_span = tracer.start("request");
+    let parent = Context::current_with_span(parent_span);
+    let mut op: Operation = Operation::start(
+        Some(&tracer),
+        "SELECT users",
+        SpanKind::Client,
+        &parent,
+        vec![KeyValue::new("db.system.name", "postgresql")],
+        [KeyValue::new("db.query.text", "SELECT * FROM users")],
+    );
+    assert!(op.is_recording());
+    op.add_attribute(KeyValue::new("db.response.status_code", "23505"));
+    op.fail("23505", "duplicate key");
+    op.fail("ignored", "only the first failure counts");
+    op.finish(Some(&duration));
+    op.finish(Some(&duration));
+    drop(op);
+    parent.span().end();
+
+    let span = t.span("SELECT users");
+    let request = t.span("request");
+    assert_eq!(span.span_kind, SpanKind::Client);
+    assert_child_of(&span, &request);
+    assert_eq!(span.status, Status::error("duplicate key"));
+    for (key, value) in [
+        ("db.system.name", "postgresql"),
+        ("db.query.text", "SELECT * FROM users"),
+        ("error.type", "23505"),
+        ("db.response.status_code", "23505"),
+    ] {
+        assert_eq!(
+            attribute(&span, key).map(|v| v.to_string()).as_deref(),
+            Some(value),
+            "{key}"
+        );
+    }
+    let metrics = t.metrics_text();
+    let count: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("test_operation_duration_seconds_count{"))
+        .collect();
+    assert_eq!(count.len(), 1, "{metrics}");
+    assert!(count[0].contains("error_type=\"23505\"") && !count[0].contains("db_query_text"));
+    assert_eq!(
+        count[0].split_whitespace().nth(1),
+        Some("1"),
+        "recorded once: {}",
+        count[0]
+    );
+    let exemplar = t
+        .telemetry
+        .exposition()
+        .unwrap()
+        .render(tracewire::prometheus::Format::OpenMetrics);
+    assert!(
+        exemplar.contains(&span.span_context.span_id().to_string()),
+        "the span is the exemplar: {exemplar}"
+    );
+}
+
+#[test]
+fn without_a_tracer_the_parent_is_left_alone() {
+    let t = TestTelemetry::start();
+    let tracer = t.tracer("instrumentation");
+    let duration = histogram(&t);
+    let parent = Context::current_with_span(tracer.start("request"));
+    {
+        let mut op: Operation =
+            Operation::start(None, "x", SpanKind::Client, &parent, Vec::new(), []);
+        assert!(!op.is_recording());
+        assert_eq!(
+            op.context().span().span_context(),
+            parent.span().span_context()
+        );
+        op.fail("boom", "");
+        op.finish(Some(&duration));
+    }
+    assert!(parent.span().is_recording(), "not ended by the operation");
+    parent.span().end();
+    assert_eq!(
+        t.span("request").status,
+        Status::Unset,
+        "not marked by it either"
+    );
+    assert!(
+        t.metrics_text().contains("error_type=\"boom\""),
+        "the metric is still recorded"
+    );
+}
+
+#[test]
+fn a_dropped_operation_ends_its_span() {
+    let t = TestTelemetry::start();
+    let tracer = t.tracer("instrumentation");
+    {
+        let _op: Operation = Operation::start(
+            Some(&tracer),
+            "abandoned",
+            SpanKind::Client,
+            &Context::new(),
+            Vec::new(),
+            [],
+        );
+    }
+    assert_eq!(
+        t.spans().iter().filter(|s| s.name == "abandoned").count(),
+        1
+    );
+}
