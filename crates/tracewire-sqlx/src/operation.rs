@@ -3,12 +3,11 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, LazyLock, RwLock};
-use std::time::Instant;
 
 use sqlx::Execute;
 use tracewire::db::attr;
 use tracewire::metrics::Histogram;
-use tracewire::otel::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use tracewire::otel::trace::SpanKind;
 use tracewire::otel::{Context, KeyValue, StringValue};
 use tracewire::otel_sdk::trace::SdkTracer;
 
@@ -129,16 +128,14 @@ fn describe(sql: &str, parameterized: bool) -> Arc<Described> {
     described
 }
 
-/// A started operation. Finishing is idempotent; dropping an unfinished one
-/// (a stream dropped early) finishes it with the rows seen so far.
+/// A started operation: the shared life-cycle of
+/// [`tracewire::instrumentation::Operation`] plus the rows seen. Finishing is
+/// idempotent; dropping an unfinished one (a stream dropped early) finishes it
+/// with the rows seen so far.
 pub(crate) struct Operation {
     shared: Arc<Shared>,
-    cx: Context,
-    recording: bool,
-    start: Instant,
-    metric_attributes: Vec<KeyValue>,
+    op: tracewire::instrumentation::Operation,
     pub(crate) rows: u64,
-    finished: bool,
 }
 
 impl Operation {
@@ -146,7 +143,7 @@ impl Operation {
     /// written, anything else only sanitized.
     pub(crate) fn start(shared: &Arc<Shared>, sql: &str, parameterized: bool) -> Self {
         let described = describe(sql, parameterized);
-        let summary = described.summary.clone();
+        let summary = &described.summary;
         let target = &shared.target;
         let mut metric_attributes = vec![KeyValue::new(attr::DB_SYSTEM_NAME, target.system)];
         if let Some(ns) = &target.namespace {
@@ -161,43 +158,32 @@ impl Operation {
         if !summary.as_str().is_empty() {
             metric_attributes.push(KeyValue::new(attr::DB_QUERY_SUMMARY, summary.clone()));
         }
-        let parent = Context::current();
-        let (cx, recording) = match &shared.tracer {
-            Some(tracer) => {
-                let mut attributes = metric_attributes.clone();
-                if shared.record_query_text {
-                    let text = described.text.clone();
-                    attributes.push(KeyValue::new(attr::DB_QUERY_TEXT, text));
-                }
-                let name = if summary.as_str().is_empty() {
-                    target.system.to_owned()
-                } else {
-                    summary.as_str().to_owned()
-                };
-                let span = tracer
-                    .span_builder(name)
-                    .with_kind(SpanKind::Client)
-                    .with_attributes(attributes)
-                    .start_with_context(tracer, &parent);
-                let recording = span.is_recording();
-                (parent.with_span(span), recording)
-            }
-            None => (parent, false),
+        let name = if summary.as_str().is_empty() {
+            target.system.to_owned()
+        } else {
+            summary.as_str().to_owned()
         };
+        let text = shared
+            .record_query_text
+            .then(|| KeyValue::new(attr::DB_QUERY_TEXT, described.text.clone()));
+        let op = tracewire::instrumentation::Operation::start(
+            shared.tracer.as_ref(),
+            name,
+            SpanKind::Client,
+            &Context::current(),
+            metric_attributes,
+            text,
+        );
         Self {
             shared: Arc::clone(shared),
-            cx,
-            recording,
-            start: Instant::now(),
-            metric_attributes,
+            op,
             rows: 0,
-            finished: false,
         }
     }
 
     /// Ends the span and records the duration; `error` is the failure, if any.
     pub(crate) fn finish<DB: DatabaseTarget>(&mut self, error: Option<&sqlx::Error>) {
-        if self.finished {
+        if self.op.is_finished() {
             return;
         }
         let (status_code, error_type) = match error {
@@ -217,42 +203,25 @@ impl Operation {
     /// Records the duration (in the span's context, for the exemplar) and
     /// ends the span, with the failure's status code and `error.type`.
     fn complete(&mut self, status_code: Option<String>, error_type: Option<String>) {
-        self.finished = true;
-        let mut attributes = std::mem::take(&mut self.metric_attributes);
-        if let Some(code) = &status_code {
-            attributes.push(KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code.clone()));
+        self.op.set_span_attribute(KeyValue::new(
+            attr::DB_RESPONSE_RETURNED_ROWS,
+            self.rows as i64,
+        ));
+        if let Some(code) = status_code {
+            self.op
+                .add_attribute(KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code));
         }
-        if let Some(kind) = &error_type {
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, kind.clone()));
+        if let Some(kind) = error_type {
+            self.op.fail(kind, "");
         }
-        {
-            let _current = self.cx.clone().attach();
-            self.shared
-                .duration
-                .record(self.start.elapsed().as_secs_f64(), &attributes);
-        }
-        let span = self.cx.span();
-        if self.recording {
-            span.set_attribute(KeyValue::new(
-                attr::DB_RESPONSE_RETURNED_ROWS,
-                self.rows as i64,
-            ));
-            if let Some(code) = status_code {
-                span.set_attribute(KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code));
-            }
-            if let Some(kind) = error_type {
-                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
-                span.set_status(Status::error(""));
-            }
-        }
-        span.end();
+        self.op.finish(Some(&self.shared.duration));
     }
 }
 
 impl Drop for Operation {
     fn drop(&mut self) {
         // Dropped early (a stream not read to the end): not an error.
-        if !self.finished {
+        if !self.op.is_finished() {
             self.complete(None, None);
         }
     }
