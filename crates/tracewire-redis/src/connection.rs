@@ -2,13 +2,12 @@
 //! and a duration per command, pipeline and transaction.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use redis::aio::ConnectionLike;
 use redis::{Arg, Cmd, Pipeline, RedisFuture, Value};
 use tracewire::db::{attr, operation_duration};
 use tracewire::metrics::Histogram;
-use tracewire::otel::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use tracewire::otel::trace::SpanKind;
 use tracewire::otel::{Context, KeyValue, StringValue};
 use tracewire::otel_sdk::trace::SdkTracer;
 
@@ -177,12 +176,10 @@ impl Operation {
     }
 }
 
-/// A started operation: its span and start time.
+/// A started operation: the shared life-cycle, and whether it blocks
+/// server-side (its duration measures a wait, not the database).
 struct Started {
-    cx: Context,
-    recording: bool,
-    start: Instant,
-    attributes: Vec<KeyValue>,
+    op: tracewire::instrumentation::Operation,
     blocking: bool,
 }
 
@@ -199,58 +196,30 @@ impl Shared {
         if let Some(port) = self.server.port.filter(|p| *p != 6379) {
             attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
         }
-        let parent = Context::current();
-        let (cx, recording) = match &self.tracer {
-            Some(tracer) => {
-                let mut span_attributes = attributes.clone();
-                span_attributes.push(KeyValue::new(attr::DB_QUERY_TEXT, op.text));
-                if let Some(n) = op.batch_size {
-                    span_attributes.push(KeyValue::new(attr::DB_OPERATION_BATCH_SIZE, n as i64));
-                }
-                let span = tracer
-                    .span_builder(op.name)
-                    .with_kind(SpanKind::Client)
-                    .with_attributes(span_attributes)
-                    .start_with_context(tracer, &parent);
-                let recording = span.is_recording();
-                (parent.with_span(span), recording)
-            }
-            None => (parent, false),
-        };
+        let mut span_only = vec![KeyValue::new(attr::DB_QUERY_TEXT, op.text)];
+        if let Some(n) = op.batch_size {
+            span_only.push(KeyValue::new(attr::DB_OPERATION_BATCH_SIZE, n as i64));
+        }
         Started {
-            cx,
-            recording,
-            start: Instant::now(),
-            attributes,
+            op: tracewire::instrumentation::Operation::start(
+                self.tracer.as_ref(),
+                op.name,
+                SpanKind::Client,
+                &Context::current(),
+                attributes,
+                span_only,
+            ),
             blocking: op.blocking,
         }
     }
 
     fn finish(&self, started: Started, error: Option<String>) {
-        let Started {
-            cx,
-            recording,
-            start,
-            mut attributes,
-            blocking,
-        } = started;
-        let error = error.map(StringValue::from);
-        if let Some(code) = &error {
-            attributes.push(KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code.clone()));
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, code.clone()));
+        let Started { mut op, blocking } = started;
+        if let Some(code) = error.map(StringValue::from) {
+            op.add_attribute(KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code.clone()));
+            op.fail(code, "");
         }
-        if !blocking {
-            let _current = cx.clone().attach();
-            self.duration
-                .record(start.elapsed().as_secs_f64(), &attributes);
-        }
-        let span = cx.span();
-        if recording && let Some(code) = error {
-            span.set_attribute(KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code.clone()));
-            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, code));
-            span.set_status(Status::error(""));
-        }
-        span.end();
+        op.finish((!blocking).then_some(&self.duration));
     }
 }
 
@@ -272,7 +241,7 @@ impl<C: ConnectionLike + Send> ConnectionLike for TracedConnection<C> {
             .shared
             .start(Operation::command(cmd), self.inner.get_db());
         let shared = Arc::clone(&self.shared);
-        let cx = started.cx.clone();
+        let cx = started.op.context().clone();
         let inner = &mut self.inner;
         Box::pin(async move {
             let result =
@@ -297,7 +266,7 @@ impl<C: ConnectionLike + Send> ConnectionLike for TracedConnection<C> {
             .shared
             .start(Operation::pipeline(pipeline), self.inner.get_db());
         let shared = Arc::clone(&self.shared);
-        let cx = started.cx.clone();
+        let cx = started.op.context().clone();
         let inner = &mut self.inner;
         Box::pin(async move {
             let result = tracewire::otel::trace::FutureExt::with_context(
