@@ -196,10 +196,7 @@ impl Shared {
         if let Some(port) = self.server.port.filter(|p| *p != 6379) {
             attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
         }
-        let mut span_only = vec![KeyValue::new(attr::DB_QUERY_TEXT, op.text)];
-        if let Some(n) = op.batch_size {
-            span_only.push(KeyValue::new(attr::DB_OPERATION_BATCH_SIZE, n as i64));
-        }
+        let (text, batch_size) = (op.text, op.batch_size);
         Started {
             op: tracewire::instrumentation::Operation::start(
                 self.tracer.as_ref(),
@@ -207,7 +204,12 @@ impl Shared {
                 SpanKind::Client,
                 &Context::current(),
                 attributes,
-                span_only,
+                |span| {
+                    span.push(KeyValue::new(attr::DB_QUERY_TEXT, text));
+                    if let Some(n) = batch_size {
+                        span.push(KeyValue::new(attr::DB_OPERATION_BATCH_SIZE, n as i64));
+                    }
+                },
             ),
             blocking: op.blocking,
         }

@@ -1,17 +1,15 @@
 //! [`ClientTelemetry`]: the middleware.
 
 use std::borrow::Cow;
-use std::time::Instant;
 
 use smallvec::SmallVec;
 use tracewire::http::{
     ClientInstruments, HeaderCapture, KnownMethod, attr, client_status_is_error, protocol_version,
     redact_url, status_error_type,
 };
-use tracewire::otel::trace::{
-    FutureExt as _, Span as _, SpanKind, Status, TraceContextExt, Tracer as _,
-};
-use tracewire::otel::{Context, KeyValue, Value};
+use tracewire::instrumentation::Operation;
+use tracewire::otel::trace::{FutureExt as _, SpanKind};
+use tracewire::otel::{Context, KeyValue};
 use tracewire::otel_sdk::trace::SdkTracer;
 use tracewire::propagation::HeaderInjector;
 
@@ -112,15 +110,12 @@ fn error_type(error: &reqwest_middleware::Error) -> &'static str {
     }
 }
 
-/// One attempt's telemetry. Dropped unfinished = the caller gave up: the
-/// span ends with no error, the duration is recorded without a status.
+/// One attempt's telemetry: the shared life-cycle, with the duration
+/// recorded even when the caller gives up (dropped unfinished: the span ends
+/// with no error, the duration is recorded without a status).
 struct Attempt<'a> {
     telemetry: &'a ClientTelemetry,
-    cx: Context,
-    recording: bool,
-    start: Instant,
-    metric_attributes: SmallVec<[KeyValue; 6]>,
-    finished: bool,
+    op: Operation<SmallVec<[KeyValue; 8]>>,
 }
 
 impl Attempt<'_> {
@@ -130,51 +125,26 @@ impl Attempt<'_> {
         version: Option<&'static str>,
         error: Option<Cow<'static, str>>,
     ) {
-        self.finished = true;
-        let mut attributes = std::mem::take(&mut self.metric_attributes);
         if let Some(status) = status {
-            attributes.push(KeyValue::new(
+            self.op.add_attribute(KeyValue::new(
                 attr::HTTP_RESPONSE_STATUS_CODE,
                 i64::from(status),
             ));
         }
         if let Some(version) = version {
-            attributes.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
+            self.op
+                .add_attribute(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
         }
-        let error_value = error.map(tracewire::http::string_value);
-        if let Some(e) = &error_value {
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, Value::String(e.clone())));
+        if let Some(e) = error {
+            self.op.fail(tracewire::http::string_value(e), "");
         }
-        {
-            let _current = self.cx.clone().attach();
-            self.telemetry
-                .instruments
-                .duration
-                .record(self.start.elapsed().as_secs_f64(), &attributes);
-        }
-        let span = self.cx.span();
-        if self.recording {
-            if let Some(status) = status {
-                span.set_attribute(KeyValue::new(
-                    attr::HTTP_RESPONSE_STATUS_CODE,
-                    i64::from(status),
-                ));
-            }
-            if let Some(version) = version {
-                span.set_attribute(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
-            }
-            if let Some(e) = error_value {
-                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, Value::String(e)));
-                span.set_status(Status::error(""));
-            }
-        }
-        span.end();
+        self.op.finish(Some(&self.telemetry.instruments.duration));
     }
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
-        if !self.finished {
+        if !self.op.is_finished() {
             self.finish(None, None, None);
         }
     }
@@ -198,56 +168,44 @@ impl reqwest_middleware::Middleware for ClientTelemetry {
         let url = req.url();
         let host = url.host_str().unwrap_or("").to_owned();
         let port = url.port_or_known_default().map(i64::from);
-        let parent = Context::current();
-
-        let (cx, recording) = match &self.tracer {
-            Some(tracer) => {
-                let mut start_attributes = vec![
-                    KeyValue::new(attr::HTTP_REQUEST_METHOD, method.as_str()),
-                    KeyValue::new(attr::SERVER_ADDRESS, host.clone()),
-                    KeyValue::new(attr::URL_FULL, redact_url(url.as_str()).into_owned()),
-                ];
-                if let Some(port) = port {
-                    start_attributes.push(KeyValue::new(attr::SERVER_PORT, port));
-                }
-                if method == KnownMethod::Other {
-                    start_attributes.push(KeyValue::new(
-                        attr::HTTP_REQUEST_METHOD_ORIGINAL,
-                        req.method().as_str().to_owned(),
-                    ));
-                }
-                if resends > 0 {
-                    start_attributes.push(KeyValue::new(
-                        attr::HTTP_REQUEST_RESEND_COUNT,
-                        i64::from(resends),
-                    ));
-                }
-                start_attributes.extend(self.request_headers.attributes(req.headers()));
-                let span = tracer
-                    .span_builder(method.span_prefix())
-                    .with_kind(SpanKind::Client)
-                    .with_attributes(start_attributes)
-                    .start_with_context(tracer, &parent);
-                let recording = span.is_recording();
-                (parent.with_span(span), recording)
-            }
-            None => (parent, false),
-        };
-        tracewire::propagation::inject_into(&cx, &mut HeaderInjector(req.headers_mut()));
-
-        let mut metric_attributes: SmallVec<[KeyValue; 6]> = SmallVec::new();
+        let mut metric_attributes: SmallVec<[KeyValue; 8]> = SmallVec::new();
         metric_attributes.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method.as_str()));
         metric_attributes.push(KeyValue::new(attr::SERVER_ADDRESS, host));
         if let Some(port) = port {
             metric_attributes.push(KeyValue::new(attr::SERVER_PORT, port));
         }
+        let op = Operation::start(
+            self.tracer.as_ref(),
+            method.span_prefix(),
+            SpanKind::Client,
+            &Context::current(),
+            metric_attributes,
+            |span| {
+                span.push(KeyValue::new(
+                    attr::URL_FULL,
+                    redact_url(url.as_str()).into_owned(),
+                ));
+                if method == KnownMethod::Other {
+                    span.push(KeyValue::new(
+                        attr::HTTP_REQUEST_METHOD_ORIGINAL,
+                        req.method().as_str().to_owned(),
+                    ));
+                }
+                if resends > 0 {
+                    span.push(KeyValue::new(
+                        attr::HTTP_REQUEST_RESEND_COUNT,
+                        i64::from(resends),
+                    ));
+                }
+                span.extend(self.request_headers.attributes(req.headers()));
+            },
+        );
+        let cx = op.context().clone();
+        let recording = op.is_recording();
+        tracewire::propagation::inject_into(&cx, &mut HeaderInjector(req.headers_mut()));
         let mut attempt = Attempt {
             telemetry: self,
-            cx: cx.clone(),
-            recording,
-            start: Instant::now(),
-            metric_attributes,
-            finished: false,
+            op,
         };
 
         let result = next.run(req, extensions).with_context(cx).await;
@@ -256,10 +214,9 @@ impl reqwest_middleware::Middleware for ClientTelemetry {
                 let status = response.status().as_u16();
                 let error = client_status_is_error(status).then(|| status_error_type(status));
                 if recording && !self.response_headers.is_empty() {
-                    attempt
-                        .cx
-                        .span()
-                        .set_attributes(self.response_headers.attributes(response.headers()));
+                    for header in self.response_headers.attributes(response.headers()) {
+                        attempt.op.set_span_attribute(header);
+                    }
                 }
                 attempt.finish(Some(status), protocol_version(response.version()), error);
             }

@@ -163,16 +163,18 @@ impl Operation {
         } else {
             summary.as_str().to_owned()
         };
-        let text = shared
-            .record_query_text
-            .then(|| KeyValue::new(attr::DB_QUERY_TEXT, described.text.clone()));
+
         let op = tracewire::instrumentation::Operation::start(
             shared.tracer.as_ref(),
             name,
             SpanKind::Client,
             &Context::current(),
             metric_attributes,
-            text,
+            |span| {
+                if shared.record_query_text {
+                    span.push(KeyValue::new(attr::DB_QUERY_TEXT, described.text.clone()));
+                }
+            },
         );
         Self {
             shared: Arc::clone(shared),

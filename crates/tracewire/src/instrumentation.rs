@@ -69,19 +69,20 @@ pub struct Operation<A: AttributeList = Vec<KeyValue>> {
 
 impl<A: AttributeList> Operation<A> {
     /// Starts `name` as a span of `kind` under `parent` (when there is a
-    /// tracer) with `attributes` (also the metric's) and `span_attributes`
-    /// (the span's only, e.g. a query text).
+    /// tracer) with `attributes` (also the metric's), to which
+    /// `span_attributes` adds the span's own (a query text, a full URL) —
+    /// called only when there is a span to give them to.
     pub fn start(
         tracer: Option<&SdkTracer>,
         name: impl Into<Cow<'static, str>>,
         kind: SpanKind,
         parent: &Context,
         attributes: A,
-        span_attributes: impl IntoIterator<Item = KeyValue>,
+        span_attributes: impl FnOnce(&mut Vec<KeyValue>),
     ) -> Self {
         let builder = tracer.map(|tracer| {
             let mut all: Vec<KeyValue> = attributes.as_ref().to_vec();
-            all.extend(span_attributes);
+            span_attributes(&mut all);
             tracer
                 .span_builder(name)
                 .with_kind(kind)
