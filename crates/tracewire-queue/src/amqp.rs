@@ -3,13 +3,12 @@
 //! around the handling of a delivery, and the ack/nack as its settlement.
 
 use std::future::Future;
-use std::time::Instant;
 
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel};
 use tracewire::otel::propagation::{Extractor, Injector};
-use tracewire::otel::trace::{FutureExt as _, SpanKind};
+use tracewire::otel::trace::FutureExt as _;
 use tracewire::otel::{Context, KeyValue};
 
 use crate::telemetry::{Instruments, attr, consumer_relations};
@@ -93,18 +92,19 @@ impl Amqp {
         if let Some(id) = properties.message_id() {
             span_attributes.push(KeyValue::new(attr::MESSAGE_ID, id.as_str().to_owned()));
         }
-        let (cx, attributes) = self.instruments.start_send(
+        let op = self.instruments.start_send(
             "rabbitmq",
             "publish",
             &destination,
             self.server.clone(),
             span_attributes,
         );
+        let cx = op.context().clone();
         let mut headers = properties.headers().clone().unwrap_or_default();
         tracewire::propagation::inject_into(&cx, &mut HeaderTable(&mut headers));
         let properties = properties.with_headers(headers);
         self.instruments
-            .publish(cx, attributes, async {
+            .publish(op, async {
                 channel
                     .basic_publish(
                         ShortString::from(exchange.to_owned()),
@@ -159,7 +159,7 @@ impl Amqp {
             KeyValue::new(attr::DESTINATION_NAME, destination),
         ];
         attributes.extend(self.server.iter().cloned());
-        let mut span_attributes = attributes.clone();
+        let mut span_attributes = Vec::new();
         span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "process"));
         span_attributes.push(KeyValue::new(
             "messaging.rabbitmq.message.delivery_tag",
@@ -168,14 +168,14 @@ impl Amqp {
         if let Some(id) = delivery.properties.message_id() {
             span_attributes.push(KeyValue::new(attr::MESSAGE_ID, id.as_str().to_owned()));
         }
-        let cx = self.instruments.start_span(
+        let op = self.instruments.start_process(
             format!("process {queue}"),
-            SpanKind::Consumer,
+            attributes,
             span_attributes,
             &parent,
             links,
         );
-        let start = Instant::now();
+        let cx = op.context().clone();
         let outcome = handler(delivery.data.clone())
             .with_context(cx.clone())
             .await;
@@ -207,9 +207,7 @@ impl Amqp {
                 .map(|_| "dead_lettered"),
         };
         self.instruments.finish_process(
-            &cx,
-            attributes,
-            start,
+            op,
             outcome.as_ref().err().map(Instruments::handler_failure),
             settled.as_ref().ok().copied().unwrap_or("error"),
         );

@@ -8,7 +8,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as PollContext, Poll};
-use std::time::Instant;
 
 use apalis_core::backend::{TaskSink, TaskSinkError};
 use apalis_core::task::Task;
@@ -16,7 +15,7 @@ use apalis_core::task::builder::TaskBuilder;
 use apalis_core::task::metadata::MetadataStore;
 use tracewire::otel::KeyValue;
 use tracewire::otel::propagation::{Extractor, Injector};
-use tracewire::otel::trace::{FutureExt as _, SpanKind};
+use tracewire::otel::trace::FutureExt as _;
 
 use crate::telemetry::{Instruments, attr, consumer_relations};
 
@@ -63,15 +62,14 @@ impl Apalis {
     where
         B: TaskSink<Args, Kind>,
     {
-        let (cx, attributes) =
+        let op =
             self.instruments
                 .start_send(SYSTEM, "send", queue, self.server.clone(), Vec::new());
+        let cx = op.context().clone();
         let mut metadata = MetadataStore::new();
         tracewire::propagation::inject_into(&cx, &mut MetadataCarrier(&mut metadata));
         let task = TaskBuilder::new(args).with_metadata(metadata).build();
-        self.instruments
-            .publish(cx, attributes, sink.push_task(task))
-            .await
+        self.instruments.publish(op, sink.push_task(task)).await
     }
 
     /// A tower layer for `WorkerBuilder::layer` that runs each job of
@@ -137,7 +135,7 @@ where
             KeyValue::new(attr::DESTINATION_NAME, queue.to_string()),
         ];
         attributes.extend(apalis.server.iter().cloned());
-        let mut span_attributes = attributes.clone();
+        let mut span_attributes = Vec::new();
         span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "process"));
         if let Some(id) = ctx.task_id() {
             span_attributes.push(KeyValue::new(attr::MESSAGE_ID, id.to_string()));
@@ -148,16 +146,15 @@ where
             i64::try_from(attempt).unwrap_or(i64::MAX),
         ));
         let retries_left = ctx.max_attempts().is_some_and(|max| attempt < max);
-        let cx = apalis.instruments.start_span(
+        let op = apalis.instruments.start_process(
             format!("process {queue}"),
-            SpanKind::Consumer,
+            attributes,
             span_attributes,
             &parent,
             links,
         );
-        let future = self.inner.call(task).with_context(cx.clone());
+        let future = self.inner.call(task).with_context(op.context().clone());
         Box::pin(async move {
-            let start = Instant::now();
             let result = future.await;
             let outcome = match &result {
                 Ok(_) => "success",
@@ -165,9 +162,7 @@ where
                 Err(_) => "error",
             };
             apalis.instruments.finish_process(
-                &cx,
-                attributes,
-                start,
+                op,
                 result.as_ref().err().map(Instruments::handler_failure),
                 outcome,
             );

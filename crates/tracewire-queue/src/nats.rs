@@ -3,12 +3,12 @@
 //! spans around handling, and JetStream ack/nak as settlement.
 
 use std::future::Future;
-use std::time::Instant;
 
 use async_nats::HeaderMap;
+use tracewire::instrumentation::Operation;
+use tracewire::otel::KeyValue;
 use tracewire::otel::propagation::{Extractor, Injector};
-use tracewire::otel::trace::{FutureExt as _, SpanKind};
-use tracewire::otel::{Context, KeyValue};
+use tracewire::otel::trace::FutureExt as _;
 
 use crate::telemetry::{Instruments, attr, consumer_relations};
 use crate::worker::HandlerError;
@@ -51,19 +51,19 @@ fn producer(
     server: &[KeyValue],
     subject: &str,
     mut headers: HeaderMap,
-) -> (Context, HeaderMap, Vec<KeyValue>) {
+) -> (Operation, HeaderMap) {
     let message_id = headers
         .get(MESSAGE_ID_HEADER)
         .map(|id| KeyValue::new(attr::MESSAGE_ID, id.as_str().to_owned()));
-    let (cx, attributes) = instruments.start_send(
+    let op = instruments.start_send(
         "nats",
         "publish",
         subject,
         server.to_vec(),
         message_id.into_iter().collect(),
     );
-    tracewire::propagation::inject_into(&cx, &mut Headers(&mut headers));
-    (cx, headers, attributes)
+    tracewire::propagation::inject_into(op.context(), &mut Headers(&mut headers));
+    (op, headers)
 }
 
 impl Nats {
@@ -87,11 +87,10 @@ impl Nats {
         headers: HeaderMap,
         payload: bytes::Bytes,
     ) -> Result<(), async_nats::PublishError> {
-        let (cx, headers, attributes) = producer(&self.instruments, &self.server, subject, headers);
+        let (op, headers) = producer(&self.instruments, &self.server, subject, headers);
         self.instruments
             .publish(
-                cx,
-                attributes,
+                op,
                 client.publish_with_headers(subject.to_owned(), headers, payload),
             )
             .await
@@ -118,9 +117,9 @@ impl Nats {
         headers: HeaderMap,
         payload: bytes::Bytes,
     ) -> Result<(), async_nats::jetstream::context::PublishError> {
-        let (cx, headers, attributes) = producer(&self.instruments, &self.server, subject, headers);
+        let (op, headers) = producer(&self.instruments, &self.server, subject, headers);
         self.instruments
-            .publish(cx, attributes, async {
+            .publish(op, async {
                 context
                     .publish_with_headers(subject.to_owned(), headers, payload)
                     .await?
@@ -130,11 +129,7 @@ impl Nats {
             .await
     }
 
-    fn start_process(
-        &self,
-        message: &async_nats::Message,
-        group: Option<&str>,
-    ) -> (Context, Vec<KeyValue>) {
+    fn begin(&self, message: &async_nats::Message, group: Option<&str>) -> Operation {
         let producer = message
             .headers
             .as_ref()
@@ -150,7 +145,7 @@ impl Nats {
         if let Some(group) = group {
             attributes.push(KeyValue::new(attr::CONSUMER_GROUP_NAME, group.to_owned()));
         }
-        let mut span_attributes = attributes.clone();
+        let mut span_attributes = Vec::new();
         span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "process"));
         if let Some(id) = message
             .headers
@@ -159,14 +154,13 @@ impl Nats {
         {
             span_attributes.push(KeyValue::new(attr::MESSAGE_ID, id.as_str().to_owned()));
         }
-        let cx = self.instruments.start_span(
+        self.instruments.start_process(
             format!("process {}", message.subject),
-            SpanKind::Consumer,
+            attributes,
             span_attributes,
             &parent,
             links,
-        );
-        (cx, attributes)
+        )
     }
 
     /// Handles a core NATS message in a `process {subject}` CONSUMER span;
@@ -181,14 +175,12 @@ impl Nats {
         F: FnOnce(async_nats::Message) -> Fut,
         Fut: Future<Output = Result<(), HandlerError>>,
     {
-        let (cx, attributes) = self.start_process(&message, queue_group);
-        let start = Instant::now();
+        let op = self.begin(&message, queue_group);
+        let cx = op.context().clone();
         let result = handler(message).with_context(cx.clone()).await;
         let outcome = if result.is_ok() { "success" } else { "error" };
         self.instruments.finish_process(
-            &cx,
-            attributes,
-            start,
+            op,
             result.as_ref().err().map(Instruments::handler_failure),
             outcome,
         );
@@ -207,8 +199,8 @@ impl Nats {
         F: FnOnce(async_nats::Message) -> Fut,
         Fut: Future<Output = Result<(), HandlerError>>,
     {
-        let (cx, attributes) = self.start_process(&message.message, Some(consumer));
-        let start = Instant::now();
+        let op = self.begin(&message.message, Some(consumer));
+        let cx = op.context().clone();
         let result = handler(message.message.clone())
             .with_context(cx.clone())
             .await;
@@ -232,9 +224,7 @@ impl Nats {
                 .map(|()| "retried"),
         };
         self.instruments.finish_process(
-            &cx,
-            attributes,
-            start,
+            op,
             result.as_ref().err().map(Instruments::handler_failure),
             settled.unwrap_or("error"),
         );

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use redis::AsyncCommands as _;
 use tracewire::otel::KeyValue;
@@ -127,15 +126,15 @@ impl RedisQueue {
         let id = id.to_owned();
         let mut server = Vec::new();
         Self::server_attributes(&self.server, &mut server);
-        let (cx, attributes) = self.instruments.start_send(
+        let op = self.instruments.start_send(
             "redis",
             "send",
             queue,
             server,
             vec![KeyValue::new(attr::MESSAGE_ID, id.clone())],
         );
+        let cx = op.context().clone();
         let envelope = Envelope::new(id.clone(), payload.into(), &cx);
-        let start = Instant::now();
         let mut conn = self.conn.clone();
         let result: redis::RedisResult<()> = tracewire::otel::trace::FutureExt::with_context(
             async { conn.lpush(queue, envelope.encode()).await },
@@ -143,8 +142,7 @@ impl RedisQueue {
         )
         .await;
         let error_type = Self::send_error_type(&result);
-        self.instruments
-            .finish_send(&cx, attributes, start.elapsed(), error_type);
+        self.instruments.finish_send(op, error_type);
         result
     }
 }

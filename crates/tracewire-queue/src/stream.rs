@@ -14,7 +14,7 @@ use redis::streams::{
     StreamReadOptions, StreamReadReply,
 };
 use tracewire::otel::KeyValue;
-use tracewire::otel::trace::{FutureExt as _, Link, SpanKind, TraceContextExt as _};
+use tracewire::otel::trace::{FutureExt as _, Link, TraceContextExt as _};
 use tracewire_redis::{ServerInfo, TracedConnection};
 
 use crate::queue::RedisQueue;
@@ -66,15 +66,15 @@ impl RedisStream {
     ) -> redis::RedisResult<String> {
         let mut server = Vec::new();
         RedisQueue::server_attributes(&self.redis.server, &mut server);
-        let (cx, attributes) =
-            self.redis
-                .instruments
-                .start_send("redis", "send", stream, server, Vec::new());
+        let op = self
+            .redis
+            .instruments
+            .start_send("redis", "send", stream, server, Vec::new());
+        let cx = op.context().clone();
         let mut fields: HashMap<String, String> = HashMap::new();
         tracewire::propagation::inject_into(&cx, &mut fields);
         let mut entry: Vec<(String, String)> = vec![(PAYLOAD_FIELD.to_owned(), payload.into())];
         entry.extend(fields);
-        let start = Instant::now();
         let mut conn = self.redis.conn.clone();
         let result: redis::RedisResult<String> = async { conn.xadd(stream, "*", &entry).await }
             .with_context(cx.clone())
@@ -84,9 +84,7 @@ impl RedisStream {
                 .set_attribute(KeyValue::new(attr::MESSAGE_ID, id.clone()));
         }
         let error_type = RedisQueue::send_error_type(&result);
-        self.redis
-            .instruments
-            .finish_send(&cx, attributes, start.elapsed(), error_type);
+        self.redis.instruments.finish_send(op, error_type);
         result
     }
 }
@@ -323,18 +321,19 @@ impl StreamWorker {
             KeyValue::new(attr::CONSUMER_GROUP_NAME, self.group.clone()),
         ];
         RedisQueue::server_attributes(server, &mut attributes);
-        let mut span_attributes = attributes.clone();
-        span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "process"));
-        span_attributes.push(KeyValue::new(attr::MESSAGE_ID, entry.id.clone()));
-        span_attributes.push(KeyValue::new(attr::CLIENT_ID, self.consumer.clone()));
-        let cx = instruments.start_span(
+        let span_attributes = vec![
+            KeyValue::new(attr::OPERATION_TYPE, "process"),
+            KeyValue::new(attr::MESSAGE_ID, entry.id.clone()),
+            KeyValue::new(attr::CLIENT_ID, self.consumer.clone()),
+        ];
+        let op = instruments.start_process(
             format!("process {}", self.stream),
-            SpanKind::Consumer,
+            attributes,
             span_attributes,
             &parent,
             links,
         );
-        let start = Instant::now();
+        let cx = op.context().clone();
         let mut attempt = 0;
         // Retries happen here, in hand: a stream entry has no attempt counter.
         let failure = loop {
@@ -380,6 +379,6 @@ impl StreamWorker {
         }
         .with_context(cx.clone())
         .await;
-        instruments.finish_process(&cx, attributes, start, failure, settled.unwrap_or("error"));
+        instruments.finish_process(op, failure, settled.unwrap_or("error"));
     }
 }

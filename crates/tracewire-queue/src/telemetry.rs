@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use tracewire::instrumentation::Operation;
 use tracewire::metrics::{Counter, DURATION_BUCKETS, Histogram, counter, duration_histogram};
 use tracewire::otel::trace::{Link, Span as _, SpanKind, TraceContextExt as _, Tracer as _};
 use tracewire::otel::{Context, KeyValue};
@@ -219,33 +220,52 @@ impl Instruments {
         Arc::clone(queues.entry(key).or_default())
     }
 
-    /// Starts a span if there is a tracer; returns the context holding it.
-    pub(crate) fn start_span(
+    /// Starts a `process {destination}` CONSUMER operation under `parent`:
+    /// `attributes` go on the span and the processing metrics,
+    /// `span_attributes` (type, message id…) on the span only.
+    pub(crate) fn start_process(
+        &self,
+        name: String,
+        attributes: Vec<KeyValue>,
+        span_attributes: Vec<KeyValue>,
+        parent: &Context,
+        links: Vec<Link>,
+    ) -> Operation {
+        self.start(
+            name,
+            SpanKind::Consumer,
+            attributes,
+            span_attributes,
+            parent,
+            links,
+        )
+    }
+
+    fn start(
         &self,
         name: String,
         kind: SpanKind,
         attributes: Vec<KeyValue>,
+        span_attributes: Vec<KeyValue>,
         parent: &Context,
         links: Vec<Link>,
-    ) -> Context {
-        match &self.tracer {
-            Some(tracer) => {
-                let span = tracer
-                    .span_builder(name)
-                    .with_kind(kind)
-                    .with_attributes(attributes)
-                    .with_links(links)
-                    .start_with_context(tracer, parent);
-                parent.with_span(span)
-            }
-            None => parent.clone(),
-        }
+    ) -> Operation {
+        let builder = self.tracer.as_ref().map(|tracer| {
+            let mut all = attributes.clone();
+            all.extend(span_attributes);
+            tracer
+                .span_builder(name)
+                .with_kind(kind)
+                .with_attributes(all)
+                .with_links(links)
+        });
+        Operation::start_with(self.tracer.as_ref(), builder, parent, attributes)
     }
 
-    /// Starts the `{operation} {destination}` PRODUCER span under the current
-    /// context. `metric_attributes` (e.g. `server.*`) go on the span and the
-    /// metrics, `span_attributes` (e.g. the message id) on the span only.
-    /// Returns the span's context and the attributes for [`Self::finish_send`].
+    /// Starts the `{operation} {destination}` PRODUCER operation under the
+    /// current context. `metric_attributes` (e.g. `server.*`) go on the span
+    /// and the metrics, `span_attributes` (e.g. the message id) on the span
+    /// only. Finish it with [`Self::finish_send`].
     pub(crate) fn start_send(
         &self,
         system: &'static str,
@@ -253,67 +273,53 @@ impl Instruments {
         destination: &str,
         metric_attributes: Vec<KeyValue>,
         span_attributes: Vec<KeyValue>,
-    ) -> (Context, Vec<KeyValue>) {
+    ) -> Operation {
         let mut attributes = vec![
             KeyValue::new(attr::SYSTEM, system),
             KeyValue::new(attr::OPERATION_NAME, operation),
             KeyValue::new(attr::DESTINATION_NAME, destination.to_owned()),
         ];
         attributes.extend(metric_attributes);
-        let mut on_span = attributes.clone();
-        on_span.push(KeyValue::new(attr::OPERATION_TYPE, "send"));
+        let mut on_span = vec![KeyValue::new(attr::OPERATION_TYPE, "send")];
         on_span.extend(span_attributes);
-        let cx = self.start_span(
+        self.start(
             format!("{operation} {destination}"),
             SpanKind::Producer,
+            attributes,
             on_span,
             &Context::current(),
             Vec::new(),
-        );
-        (cx, attributes)
+        )
     }
 
-    /// Runs the broker call `send` under the producer span `cx` and finishes
-    /// the span with [`Self::finish_send`]; any failure is `publish_failed`
+    /// Runs the broker call `send` under the producer operation `op` and
+    /// finishes it with [`Self::finish_send`]; any failure is `publish_failed`
     /// (the client libraries' errors carry no stable code).
     #[cfg(any(feature = "amqp", feature = "nats", feature = "apalis"))]
     pub(crate) async fn publish<T, E>(
         &self,
-        cx: Context,
-        attributes: Vec<KeyValue>,
+        op: Operation,
         send: impl std::future::Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
         use tracewire::otel::trace::FutureExt as _;
-        let start = std::time::Instant::now();
-        let result = send.with_context(cx.clone()).await;
+        let result = send.with_context(op.context().clone()).await;
         let error_type = result.as_ref().err().map(|_| "publish_failed".to_owned());
-        self.finish_send(&cx, attributes, start.elapsed(), error_type);
+        self.finish_send(op, error_type);
         result
     }
 
-    /// Ends the producer span in `cx`: a failed send puts `error_type` on the
-    /// span and the metrics; then the send is timed and counted under the
-    /// span's context (so a sampled span becomes the exemplar).
-    pub(crate) fn finish_send(
-        &self,
-        cx: &Context,
-        mut attributes: Vec<KeyValue>,
-        elapsed: std::time::Duration,
-        error_type: Option<String>,
-    ) {
-        let span = cx.span();
+    /// Ends the producer operation: a failed send puts `error_type` on the
+    /// span and the metrics; the send is counted and timed under the span's
+    /// context (so a sampled span becomes the exemplar).
+    pub(crate) fn finish_send(&self, mut op: Operation, error_type: Option<String>) {
         if let Some(kind) = error_type {
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, kind.clone()));
-            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
-            span.set_status(tracewire::otel::trace::Status::error(""));
+            op.fail(kind, "");
         }
         {
-            let _current = cx.clone().attach();
-            self.operation_duration
-                .record(elapsed.as_secs_f64(), &attributes);
-            self.sent.add(1, &attributes);
+            let _current = op.is_recording().then(|| op.context().clone().attach());
+            self.sent.add(1, op.attributes());
         }
-        span.end();
+        op.finish(Some(&self.operation_duration));
     }
 
     /// `failure` of [`finish_process`](Self::finish_process) for a handler
@@ -323,37 +329,32 @@ impl Instruments {
         ("handler_error", error.to_string())
     }
 
-    /// Ends a `process` span and records the processing duration and the
-    /// consumed message with its `outcome`; `failure` is the handler's
-    /// (`error.type`, description), if it failed.
+    /// Ends a `process` operation: the processing duration and the consumed
+    /// message (with `error.type` when `failure` — the handler's
+    /// (`error.type`, description) — says it failed), and the message's
+    /// `outcome`, all under the span's context.
     pub(crate) fn finish_process(
         &self,
-        cx: &Context,
-        mut attributes: Vec<KeyValue>,
-        start: std::time::Instant,
+        mut op: Operation,
         failure: Option<(&'static str, String)>,
         outcome: &'static str,
     ) {
-        let span = cx.span();
         if let Some((kind, description)) = failure {
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, kind));
             // The panic hook has marked the span already, with the message.
-            let marked = kind == tracewire::PANIC_ERROR_TYPE && tracewire::panic_hook_installed();
-            if !marked {
-                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
-                span.set_status(tracewire::otel::trace::Status::error(description));
+            if kind == tracewire::PANIC_ERROR_TYPE && tracewire::panic_hook_installed() {
+                op.fail_metric_only(kind);
+            } else {
+                op.fail(kind, description);
             }
         }
         {
-            // Recorded in the span's context: the exemplar links to it.
-            let _current = cx.clone().attach();
-            self.process_duration
-                .record(start.elapsed().as_secs_f64(), &attributes);
-            self.consumed.add(1, &attributes);
-            attributes.push(KeyValue::new(attr::OUTCOME, outcome));
-            self.processed.add(1, &attributes);
+            let _current = op.is_recording().then(|| op.context().clone().attach());
+            self.consumed.add(1, op.attributes());
+            let mut with_outcome = op.attributes().to_vec();
+            with_outcome.push(KeyValue::new(attr::OUTCOME, outcome));
+            self.processed.add(1, &with_outcome);
         }
-        span.end();
+        op.finish(Some(&self.process_duration));
     }
 
     /// Records the `receive {destination}` CLIENT span of a pull that
@@ -404,34 +405,24 @@ impl Instruments {
         parent: &Context,
         settle: impl std::future::Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
-        let mut attributes = vec![
+        let attributes = vec![
             KeyValue::new(attr::SYSTEM, system),
             KeyValue::new(attr::OPERATION_NAME, operation),
             KeyValue::new(attr::DESTINATION_NAME, destination.to_owned()),
         ];
-        let mut span_attributes = attributes.clone();
-        span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "settle"));
-        let cx = self.start_span(
+        let mut op = self.start(
             format!("{operation} {destination}"),
             SpanKind::Client,
-            span_attributes,
+            attributes,
+            vec![KeyValue::new(attr::OPERATION_TYPE, "settle")],
             parent,
             Vec::new(),
         );
-        let start = std::time::Instant::now();
         let result = settle.await;
-        let span = cx.span();
         if let Err(e) = &result {
-            attributes.push(KeyValue::new(attr::ERROR_TYPE, "settle_failed"));
-            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, "settle_failed"));
-            span.set_status(tracewire::otel::trace::Status::error(e.to_string()));
+            op.fail("settle_failed", e.to_string());
         }
-        {
-            let _current = cx.clone().attach();
-            self.operation_duration
-                .record(start.elapsed().as_secs_f64(), &attributes);
-        }
-        span.end();
+        op.finish(Some(&self.operation_duration));
         result
     }
 }

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands as _;
 use tracewire::otel::KeyValue;
-use tracewire::otel::trace::{FutureExt as _, Link, SpanKind};
+use tracewire::otel::trace::{FutureExt as _, Link};
 use tracewire_redis::{ServerInfo, TracedConnection};
 
 use crate::envelope::Envelope;
@@ -480,20 +480,20 @@ impl Worker {
             KeyValue::new(attr::DESTINATION_NAME, self.queue.clone()),
         ];
         RedisQueue::server_attributes(server, &mut attributes);
-        let mut span_attributes = attributes.clone();
+        let mut span_attributes = Vec::new();
         span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "process"));
         span_attributes.push(KeyValue::new(attr::CLIENT_ID, self.consumer.clone()));
         if !envelope.id.is_empty() {
             span_attributes.push(KeyValue::new(attr::MESSAGE_ID, envelope.id.clone()));
         }
-        let cx = instruments.start_span(
+        let op = instruments.start_process(
             format!("process {}", self.queue),
-            SpanKind::Consumer,
+            attributes,
             span_attributes,
             &parent,
             links,
         );
-        let start = Instant::now();
+        let cx = op.context().clone();
         let message = Message {
             id: envelope.id.clone(),
             payload: envelope.payload.clone(),
@@ -548,7 +548,7 @@ impl Worker {
         }
         .with_context(cx.clone())
         .await;
-        instruments.finish_process(&cx, attributes, start, failed, settled.unwrap_or("error"));
+        instruments.finish_process(op, failed, settled.unwrap_or("error"));
     }
 }
 

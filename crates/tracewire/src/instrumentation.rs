@@ -177,6 +177,18 @@ impl<A: AttributeList> Operation<A> {
         }
     }
 
+    /// Counts the failure in the metric only: `error.type` joins the metric's
+    /// attributes, the span is left as it is (something else — the panic
+    /// hook — has marked it already).
+    pub fn fail_metric_only(&mut self, error_type: impl Into<StringValue>) {
+        if self.failed {
+            return;
+        }
+        self.failed = true;
+        self.attributes
+            .push_attribute(KeyValue::new(ERROR_TYPE, error_type.into()));
+    }
+
     /// Records the duration in `duration` (if given) under the span's
     /// context, so that a sampled span is the exemplar, then ends the span.
     /// Finishing again does nothing.
