@@ -14,6 +14,8 @@ use tracewire::otel_sdk::trace::SdkTracer;
 /// Attribute keys.
 pub mod attr {
     #![allow(missing_docs)]
+    // One definition for every integration (`tracewire::instrumentation`).
+    pub use tracewire::instrumentation::{ERROR_TYPE, SERVER_ADDRESS, SERVER_PORT};
     pub const SYSTEM: &str = "messaging.system";
     pub const OPERATION_NAME: &str = "messaging.operation.name";
     pub const OPERATION_TYPE: &str = "messaging.operation.type";
@@ -22,9 +24,6 @@ pub mod attr {
     pub const CONSUMER_GROUP_NAME: &str = "messaging.consumer.group.name";
     pub const CLIENT_ID: &str = "messaging.client.id";
     pub const BATCH_MESSAGE_COUNT: &str = "messaging.batch.message_count";
-    pub const ERROR_TYPE: &str = "error.type";
-    pub const SERVER_ADDRESS: &str = "server.address";
-    pub const SERVER_PORT: &str = "server.port";
     /// Project attribute of `tracewire.messaging.processed.messages`: what
     /// became of a delivered message — `success`, `retried`, `dead_lettered`,
     /// or `error` (settling it failed). Semconv has no such attribute, so it

@@ -8,6 +8,8 @@ use crate::metrics::{DB_DURATION_BUCKETS, Histogram, duration_histogram};
 /// Attribute keys.
 pub mod attr {
     #![allow(missing_docs)]
+    // One definition for every integration (`tracewire::instrumentation`).
+    pub use crate::instrumentation::{ERROR_TYPE, SERVER_ADDRESS, SERVER_PORT};
     pub const DB_SYSTEM_NAME: &str = "db.system.name";
     pub const DB_NAMESPACE: &str = "db.namespace";
     pub const DB_OPERATION_NAME: &str = "db.operation.name";
@@ -17,9 +19,6 @@ pub mod attr {
     pub const DB_RESPONSE_RETURNED_ROWS: &str = "db.response.returned_rows";
     pub const DB_OPERATION_BATCH_SIZE: &str = "db.operation.batch.size";
     pub const DB_STORED_PROCEDURE_NAME: &str = "db.stored_procedure.name";
-    pub const ERROR_TYPE: &str = "error.type";
-    pub const SERVER_ADDRESS: &str = "server.address";
-    pub const SERVER_PORT: &str = "server.port";
     pub const NETWORK_PEER_ADDRESS: &str = "network.peer.address";
 }
 
