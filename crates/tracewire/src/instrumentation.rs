@@ -17,6 +17,55 @@
 //! - records the duration under the span's context, so a sampled span becomes
 //!   the exemplar of its bucket, then ends the span; finishing twice, or
 //!   dropping after finishing, does nothing more.
+//!
+//! Everything else an integration needs is re-exported here too: the tracer
+//! and meter `init` installed ([`sdk_tracer`], [`global_meter`]), instruments
+//! with exemplars ([`duration_histogram`], [`counter`]), the propagators
+//! ([`inject_into`], [`extract_from`], the `http::HeaderMap` carriers), and
+//! the conventions' keys and helpers of HTTP ([`http`]) and databases
+//! ([`db`]). `docs/writing-an-integration.md` walks through a whole one.
+//!
+//! ```
+//! use tracewire::instrumentation::{self as tw, Operation};
+//! use tracewire::otel::trace::SpanKind;
+//! use tracewire::otel::{Context, KeyValue};
+//!
+//! /// A key-value client, traced: one CLIENT span and one duration per `get`.
+//! struct TracedKv {
+//!     tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
+//!     duration: tw::Histogram,
+//! }
+//!
+//! impl TracedKv {
+//!     fn new() -> Self {
+//!         Self {
+//!             tracer: tw::sdk_tracer("kv-client"),
+//!             duration: tw::db::operation_duration(&tw::global_meter("kv-client")),
+//!         }
+//!     }
+//!
+//!     fn get(&self, key: &str) -> Result<Option<String>, std::io::Error> {
+//!         let mut op: Operation = Operation::start(
+//!             self.tracer.as_ref(),
+//!             "GET",
+//!             SpanKind::Client,
+//!             &Context::current(),
+//!             vec![
+//!                 KeyValue::new(tw::db::attr::DB_SYSTEM_NAME, "kv"),
+//!                 KeyValue::new(tw::db::attr::DB_OPERATION_NAME, "GET"),
+//!             ],
+//!             |span| span.push(KeyValue::new(tw::db::attr::DB_QUERY_TEXT, format!("GET {key}"))),
+//!         );
+//!         let result = Ok(None); // the real call, run in `op.context()`
+//!         if let Err(e) = &result {
+//!             op.fail("io", format!("{e}"));
+//!         }
+//!         op.finish(Some(&self.duration));
+//!         result
+//!     }
+//! }
+//! # let _ = TracedKv::new().get("user:1");
+//! ```
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -27,7 +76,17 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_sdk::trace::SdkTracer;
 
-use crate::metrics::Histogram;
+pub use crate::metrics::{
+    Counter, DB_DURATION_BUCKETS, DURATION_BUCKETS, Histogram, counter, duration_histogram,
+};
+pub use crate::propagation::{HeaderExtractor, HeaderInjector, extract_from, inject_into};
+pub use crate::sdk_tracer;
+pub use crate::{db, http};
+
+/// The global meter of `scope` (the meter provider `init` installed).
+pub fn global_meter(scope: &'static str) -> opentelemetry::metrics::Meter {
+    opentelemetry::global::meter(scope)
+}
 
 /// `error.type`, the key every failed operation carries (semconv).
 pub const ERROR_TYPE: &str = "error.type";
