@@ -5,7 +5,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use http_body::{Body, Frame, SizeHint};
 
-use crate::request::InFlight;
+use crate::request::{Failure, InFlight};
 
 pin_project_lite::pin_project! {
     /// The response body: yours, plus the request's telemetry, which ends when
@@ -49,7 +49,7 @@ impl<B: Body> Body for ResponseBody<B> {
                     flight.response_bytes += bytes::Buf::remaining(data) as u64;
                 }
             }
-            Poll::Ready(Some(Err(_))) => flight.on_failure("body_error"),
+            Poll::Ready(Some(Err(_))) => flight.on_failure(Failure::Body),
             Poll::Ready(None) | Poll::Pending => {}
         }
         // Done: the last frame, an error, or nothing more to come.

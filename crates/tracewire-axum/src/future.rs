@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use crate::body::ResponseBody;
-use crate::request::InFlight;
+use crate::request::{Failure, InFlight};
 
 pin_project_lite::pin_project! {
     /// The future of [`ServerTelemetry`](crate::ServerTelemetry).
@@ -71,7 +71,7 @@ where
             }
             Err(error) => {
                 if let Some(mut f) = flight {
-                    f.on_failure("_OTHER");
+                    f.on_failure(Failure::Service);
                     f.finish();
                 }
                 Err(error)

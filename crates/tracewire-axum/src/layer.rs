@@ -8,28 +8,11 @@ use tracewire::otel_sdk::trace::SdkTracer;
 use crate::durations::DurationHandles;
 use crate::recent::RecentValue;
 use crate::service::ServerTelemetry;
+use crate::settings::{SCOPE, Settings};
 
 /// Paths excluded by default: probes and the metrics endpoint itself.
 pub const DEFAULT_EXCLUDED_PATHS: &[&str] =
     &["/metrics", "/healthz", "/livez", "/readyz", "/health"];
-
-/// Instrumentation scope of the server spans and metrics.
-pub(crate) const SCOPE: &str = "tracewire-axum";
-
-pub(crate) struct Settings {
-    pub(crate) tracer: Option<SdkTracer>,
-    pub(crate) sampling_hint: SamplingHint,
-    pub(crate) instruments: ServerInstruments,
-    pub(crate) durations: DurationHandles,
-    pub(crate) server_addresses: RecentValue,
-    pub(crate) user_agents: RecentValue,
-    pub(crate) excluded: Vec<String>,
-    pub(crate) request_headers: HeaderCapture,
-    pub(crate) response_headers: HeaderCapture,
-    pub(crate) trust_remote_parent: bool,
-    pub(crate) server_timing: bool,
-    pub(crate) body_sizes: bool,
-}
 
 /// A tower [`Layer`](tower::Layer) that records a SERVER span and the HTTP
 /// server metrics for every request; see the crate docs.

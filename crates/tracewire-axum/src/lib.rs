@@ -51,6 +51,7 @@ mod layer;
 mod recent;
 mod request;
 mod service;
+mod settings;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;

@@ -12,7 +12,7 @@ use tracewire::otel::trace::{Link, Span as _, SpanKind, Status, TraceContextExt,
 use tracewire::otel::{Context, KeyValue, StringValue};
 
 use crate::durations::DurationKey;
-use crate::layer::Settings;
+use crate::settings::Settings;
 
 type Attributes = SmallVec<[KeyValue; 8]>;
 
@@ -44,6 +44,37 @@ impl Route {
     }
 }
 
+/// Why an exchange ended without a usable response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The inner service returned an error (axum's services never do).
+    Service,
+    /// The response body failed mid-stream.
+    Body,
+    /// The handler panicked (the request was dropped while unwinding).
+    Panic,
+}
+
+impl Failure {
+    /// Its `error.type`.
+    fn error_type(self) -> &'static str {
+        match self {
+            Self::Service => "_OTHER",
+            Self::Body => "body_error",
+            Self::Panic => tracewire::PANIC_ERROR_TYPE,
+        }
+    }
+
+    /// Its part of the duration-handle key: one value per `error.type`.
+    fn key(self) -> u8 {
+        match self {
+            Self::Service => 1,
+            Self::Body => 2,
+            Self::Panic => 3,
+        }
+    }
+}
+
 /// The telemetry of one request in flight. Finishing is idempotent; dropping
 /// an unfinished one finishes it (client gone, body dropped).
 pub(crate) struct InFlight {
@@ -59,8 +90,8 @@ pub(crate) struct InFlight {
     route: Route,
     version: Option<&'static str>,
     status: Option<u16>,
-    /// The exchange failed without a usable response: `error.type`.
-    failure: Option<&'static str>,
+    /// The exchange failed without a usable response.
+    failure: Option<Failure>,
     request_body_size: Option<u64>,
     pub(crate) response_bytes: u64,
     finished: bool,
@@ -285,14 +316,14 @@ impl InFlight {
     }
 
     /// The exchange failed without a usable response (service error, body error).
-    pub(crate) fn on_failure(&mut self, error_type: &'static str) {
-        self.failure = Some(error_type);
+    pub(crate) fn on_failure(&mut self, failure: Failure) {
+        self.failure = Some(failure);
     }
 
     /// `error.type`: the failure, else a 5xx status code.
     fn error_type(&self) -> Option<StringValue> {
         match (self.failure, self.status) {
-            (Some(failure), _) => Some(StringValue::from(failure)),
+            (Some(failure), _) => Some(StringValue::from(failure.error_type())),
             (None, Some(status)) if server_status_is_error(status) => {
                 Some(string_value(status_error_type(status)))
             }
@@ -303,11 +334,7 @@ impl InFlight {
     /// The error's part of the duration-handle key: one value per kind of
     /// `error.type` (a status-derived one is covered by the status).
     fn error_key(&self) -> u8 {
-        match self.failure {
-            None => 0,
-            Some("body_error") => 1,
-            Some(_) => 2,
-        }
+        self.failure.map_or(0, Failure::key)
     }
 
     /// The attributes of the duration (and size) metrics.
@@ -381,8 +408,8 @@ impl InFlight {
             if let Some(error_type) = self.error_type() {
                 span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error_type));
                 // The panic hook has set a status with the panic's message.
-                let described = self.failure == Some(tracewire::PANIC_ERROR_TYPE)
-                    && tracewire::panic_hook_installed();
+                let described =
+                    self.failure == Some(Failure::Panic) && tracewire::panic_hook_installed();
                 if !described {
                     span.set_status(Status::error(""));
                 }
@@ -492,7 +519,7 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         // Dropped while unwinding, before a response: the handler panicked.
         if self.status.is_none() && self.failure.is_none() && std::thread::panicking() {
-            self.failure = Some(tracewire::PANIC_ERROR_TYPE);
+            self.failure = Some(Failure::Panic);
         }
         self.finish();
     }

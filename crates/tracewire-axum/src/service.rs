@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use crate::future::ResponseFuture;
-use crate::layer::Settings;
 use crate::request::InFlight;
+use crate::settings::Settings;
 
 /// The service [`ServerTelemetryLayer`](crate::ServerTelemetryLayer) wraps
 /// around yours.

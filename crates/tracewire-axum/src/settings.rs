@@ -1,0 +1,28 @@
+//! [`Settings`]: what every request of one layer shares — read by the layer
+//! that builds it, the service and each request, and depending on none of
+//! them.
+
+use tracewire::http::{HeaderCapture, SamplingHint, ServerInstruments};
+use tracewire::otel_sdk::trace::SdkTracer;
+
+use crate::durations::DurationHandles;
+use crate::recent::RecentValue;
+
+/// Instrumentation scope of the server spans and metrics.
+pub(crate) const SCOPE: &str = "tracewire-axum";
+
+/// The layer's configuration and instruments.
+pub(crate) struct Settings {
+    pub(crate) tracer: Option<SdkTracer>,
+    pub(crate) sampling_hint: SamplingHint,
+    pub(crate) instruments: ServerInstruments,
+    pub(crate) durations: DurationHandles,
+    pub(crate) server_addresses: RecentValue,
+    pub(crate) user_agents: RecentValue,
+    pub(crate) excluded: Vec<String>,
+    pub(crate) request_headers: HeaderCapture,
+    pub(crate) response_headers: HeaderCapture,
+    pub(crate) trust_remote_parent: bool,
+    pub(crate) server_timing: bool,
+    pub(crate) body_sizes: bool,
+}
