@@ -45,7 +45,6 @@ mod errors;
 mod export;
 pub mod http;
 pub mod instrumentation;
-mod intern;
 mod log_bridge;
 pub mod logging;
 pub mod metrics;

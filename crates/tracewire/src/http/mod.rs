@@ -4,13 +4,14 @@
 
 mod capture;
 mod instruments;
+mod intern;
 mod method;
 mod redact;
 mod sampling;
 
-pub use crate::intern::{InternedRoute, SmallKeyHasher};
 pub use capture::{HeaderCapture, is_sensitive_header};
 pub use instruments::{ClientInstruments, ServerInstruments};
+pub use intern::{InternedRoute, SmallKeyHasher};
 pub use method::KnownMethod;
 pub use redact::{REDACTED, SENSITIVE_QUERY_KEYS, redact_query, redact_url};
 pub use sampling::SamplingHint;
@@ -117,7 +118,7 @@ pub fn server_span_name(
 ) -> std::borrow::Cow<'static, str> {
     match route {
         None => std::borrow::Cow::Borrowed(method.span_prefix()),
-        Some(route) => crate::intern::intern_pair(method.span_prefix(), route),
+        Some(route) => intern::intern_pair(method.span_prefix(), route),
     }
 }
 
@@ -125,7 +126,7 @@ pub fn server_span_name(
 /// names as `&'static str`, or `None` past the cap (more routes than any
 /// real router has).
 pub fn intern_route(route: &str) -> Option<&'static InternedRoute> {
-    crate::intern::intern_route(route)
+    intern::intern_route(route)
 }
 
 /// A `StringValue` that borrows static strings instead of copying them.

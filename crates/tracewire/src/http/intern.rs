@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::sync::{LazyLock, RwLock};
 
-use crate::http::KnownMethod;
+use super::method::KnownMethod;
 
 const MAX_INTERNED: usize = 10_000;
 
