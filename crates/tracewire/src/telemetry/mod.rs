@@ -1,6 +1,12 @@
 //! Setting up the providers, the subscriber and the globals; the guard that
 //! flushes them.
 
+mod active;
+mod pipelines;
+
+use active::set_active_tracer_provider;
+pub use active::{active_sampler, sdk_tracer};
+
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,29 +15,21 @@ use std::time::{Duration, Instant};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{KeyValue, global};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::logs::{BatchLogProcessor, LoggerProviderBuilder, SdkLoggerProvider};
-use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanLimits,
-    TracerProviderBuilder,
-};
+use opentelemetry_sdk::logs::{LoggerProviderBuilder, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
+use opentelemetry_sdk::trace::{SdkTracerProvider, TracerProviderBuilder};
 use tracing::Subscriber;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-use crate::config::{Config, ExporterKind, LogFormat, Protocol, SamplerConfig, Signal};
+use crate::config::{Config, ExporterKind, LogFormat, Protocol, SamplerConfig};
 use crate::error::Error;
-use crate::export::accounting::QueueSlots;
-use crate::export::accounting::{
-    CountedLogExporter, CountedLogProcessor, CountedSpanExporter, CountedSpanProcessor,
-    PipelineStats, SelfMetrics, Totals,
-};
+use crate::export::accounting::{PipelineStats, SelfMetrics, Totals};
 use crate::export::runtime::TelemetryRuntime;
-use crate::export::{component_type, otlp_log_exporter, otlp_metric_exporter, otlp_span_exporter};
 use crate::logging::JsonFormat;
-use crate::prometheus::{Exposition, PullReader};
+use crate::prometheus::Exposition;
 use crate::propagation::{self, PropagatorKind};
 
 /// Layers for a user-composed subscriber.
@@ -265,7 +263,7 @@ impl TelemetryBuilder {
         let batch = self.config.span_batch;
         let limit = self.config.limits.span_attribute_value_length;
         self.extra_traces.push(Box::new(move |builder, metrics| {
-            builder.with_span_processor(counted_batch(
+            builder.with_span_processor(pipelines::counted_batch(
                 exporter,
                 batch,
                 limit,
@@ -345,14 +343,7 @@ impl TelemetryBuilder {
             extra_logs,
             extra_metrics,
         } = self;
-        let mut warnings: Vec<String> = config.warnings().to_vec();
-        let mut first_error: Option<Error> = None;
-        let mut fail = |signal: &str, e: Error, warnings: &mut Vec<String>| {
-            warnings.push(format!("{signal} are not exported: {e}"));
-            if first_error.is_none() {
-                first_error = Some(e);
-            }
-        };
+        let mut problems = pipelines::Problems::new(config.warnings().to_vec());
 
         let resource = crate::resource::build(&config);
         let needs_runtime = [
@@ -367,7 +358,7 @@ impl TelemetryBuilder {
             match TelemetryRuntime::start() {
                 Ok(rt) => Some(rt),
                 Err(e) => {
-                    fail("traces, metrics and logs", Error::Runtime(e), &mut warnings);
+                    problems.fail("traces, metrics and logs", Error::Runtime(e));
                     None
                 }
             }
@@ -376,61 +367,15 @@ impl TelemetryBuilder {
         };
 
         let totals = Arc::new(Totals::default());
-        let (meter_provider, exposition) = if config.sdk_disabled {
-            (None, None)
-        } else {
-            let mut builder = SdkMeterProvider::builder().with_resource(resource.clone());
-            if !views.is_empty() || cardinality_limit.is_some() {
-                for (name, buckets) in views.iter().filter_map(crate::View::exemplar_buckets) {
-                    crate::metrics::set_exemplar_buckets(name, buckets);
-                }
-                builder = builder.with_view(crate::views::compose(views, cardinality_limit));
-            }
-            let mut exposition = None;
-            for kind in &config.metrics_exporters {
-                match kind {
-                    ExporterKind::Prometheus => {
-                        let reader = PullReader::default();
-                        builder = builder.with_reader(reader.clone());
-                        exposition = Some(Exposition::new(reader));
-                    }
-                    ExporterKind::Otlp => match runtime.as_ref().map(|rt| {
-                        otlp_metric_exporter(
-                            &config.otlp(Signal::Metrics),
-                            rt,
-                            config.metrics_delta_temporality,
-                        )
-                    }) {
-                        Some(Ok(exporter)) => {
-                            builder = builder.with_reader(
-                                PeriodicReader::builder(exporter)
-                                    .with_interval(config.metric_export_interval)
-                                    .build(),
-                            );
-                        }
-                        Some(Err(e)) => fail("metrics", e, &mut warnings),
-                        None => {}
-                    },
-                    #[cfg(feature = "console")]
-                    ExporterKind::Console => {
-                        builder =
-                            builder.with_reader(
-                                PeriodicReader::builder(
-                                    opentelemetry_stdout::MetricExporter::default(),
-                                )
-                                .with_interval(config.metric_export_interval)
-                                .build(),
-                            );
-                    }
-                    #[cfg(not(feature = "console"))]
-                    ExporterKind::Console => fail("metrics", console_not_compiled(), &mut warnings),
-                }
-            }
-            for extra in extra_metrics {
-                builder = extra(builder);
-            }
-            (Some(builder.build()), exposition)
-        };
+        let (meter_provider, exposition) = pipelines::meter_provider(
+            &config,
+            &resource,
+            runtime.as_ref(),
+            views,
+            cardinality_limit,
+            extra_metrics,
+            &mut problems,
+        );
         // Read at collection time only; the runtime is the one `init` ran in.
         let process_metrics = match &meter_provider {
             Some(mp) if config.process_metrics => {
@@ -452,110 +397,23 @@ impl TelemetryBuilder {
             Arc::clone(&totals),
         );
 
-        let tracer_provider = if config.sdk_disabled {
-            None
-        } else {
-            let limits = config.limits;
-            let mut builder = SdkTracerProvider::builder()
-                .with_resource(resource.clone())
-                .with_sampler(sampler(config.sampler))
-                .with_span_limits(SpanLimits {
-                    max_events_per_span: limits.span_event_count,
-                    max_attributes_per_span: limits.span_attribute_count,
-                    max_links_per_span: limits.span_link_count,
-                    max_attributes_per_event: limits.event_attribute_count,
-                    max_attributes_per_link: limits.link_attribute_count,
-                });
-            for kind in &config.traces_exporters {
-                let limit = limits.span_attribute_value_length;
-                match kind {
-                    ExporterKind::Otlp => {
-                        let otlp = config.otlp(Signal::Traces);
-                        match runtime.as_ref().map(|rt| otlp_span_exporter(&otlp, rt)) {
-                            Some(Ok(exporter)) => {
-                                builder = builder.with_span_processor(counted_batch(
-                                    exporter,
-                                    config.span_batch,
-                                    limit,
-                                    self_metrics.clone(),
-                                    component_type(otlp.protocol, "span"),
-                                ));
-                            }
-                            Some(Err(e)) => fail("traces", e, &mut warnings),
-                            None => {}
-                        }
-                    }
-                    #[cfg(feature = "console")]
-                    ExporterKind::Console => {
-                        builder = builder.with_span_processor(counted_batch(
-                            opentelemetry_stdout::SpanExporter::default(),
-                            config.span_batch,
-                            limit,
-                            self_metrics.clone(),
-                            "console_span_exporter",
-                        ));
-                    }
-                    #[cfg(not(feature = "console"))]
-                    ExporterKind::Console => fail("traces", console_not_compiled(), &mut warnings),
-                    ExporterKind::Prometheus => {}
-                }
-            }
-            if !config.baggage_span_attributes.is_empty() {
-                builder =
-                    builder.with_span_processor(crate::baggage_spans::BaggageSpanProcessor::new(
-                        config.baggage_span_attributes.clone(),
-                    ));
-            }
-            for extra in extra_traces {
-                builder = extra(builder, &self_metrics);
-            }
-            Some(builder.build())
-        };
+        let tracer_provider = pipelines::tracer_provider(
+            &config,
+            &resource,
+            runtime.as_ref(),
+            &self_metrics,
+            extra_traces,
+            &mut problems,
+        );
 
-        let logger_provider = if config.sdk_disabled {
-            None
-        } else {
-            let mut builder = SdkLoggerProvider::builder().with_resource(resource.clone());
-            let mut any = false;
-            for kind in &config.logs_exporters {
-                match kind {
-                    ExporterKind::Otlp => {
-                        let otlp = config.otlp(Signal::Logs);
-                        match runtime.as_ref().map(|rt| otlp_log_exporter(&otlp, rt)) {
-                            Some(Ok(exporter)) => {
-                                builder = builder.with_log_processor(counted_log_batch(
-                                    exporter,
-                                    config.log_batch,
-                                    self_metrics.clone(),
-                                    component_type(otlp.protocol, "log"),
-                                ));
-                                any = true;
-                            }
-                            Some(Err(e)) => fail("logs", e, &mut warnings),
-                            None => {}
-                        }
-                    }
-                    #[cfg(feature = "console")]
-                    ExporterKind::Console => {
-                        builder = builder.with_log_processor(counted_log_batch(
-                            opentelemetry_stdout::LogExporter::default(),
-                            config.log_batch,
-                            self_metrics.clone(),
-                            "console_log_exporter",
-                        ));
-                        any = true;
-                    }
-                    #[cfg(not(feature = "console"))]
-                    ExporterKind::Console => fail("logs", console_not_compiled(), &mut warnings),
-                    ExporterKind::Prometheus => {}
-                }
-            }
-            for extra in extra_logs {
-                builder = extra(builder);
-                any = true;
-            }
-            any.then(|| builder.build())
-        };
+        let logger_provider = pipelines::logger_provider(
+            &config,
+            &resource,
+            runtime.as_ref(),
+            &self_metrics,
+            extra_logs,
+            &mut problems,
+        );
 
         let prometheus_listen = config
             .prometheus_listener
@@ -578,9 +436,10 @@ impl TelemetryBuilder {
                 _process_metrics: process_metrics,
                 instrument_error_type: Default::default(),
                 shut_down: AtomicBool::new(false),
-                warnings: Mutex::new(warnings),
+                warnings: Mutex::new(problems.warnings),
             }),
         };
+        let mut first_error = problems.first_error;
         if let Some((host, port)) = prometheus_listen {
             if let Err(e) = telemetry.start_prometheus_listener(&host, port) {
                 telemetry.warn(format!("metrics are not served: {e}"));
@@ -592,102 +451,6 @@ impl TelemetryBuilder {
         match first_error {
             Some(e) if strict => Err((e, telemetry)),
             _ => Ok(telemetry),
-        }
-    }
-}
-
-#[cfg(not(feature = "console"))]
-fn console_not_compiled() -> Error {
-    Error::Exporter("the console exporter needs tracewire's `console` feature".to_owned())
-}
-
-/// The provider `init` installed, with its sampler.
-type ActiveTracing = Option<(SdkTracerProvider, SamplerConfig)>;
-
-static ACTIVE_TRACER_PROVIDER: std::sync::RwLock<ActiveTracing> = std::sync::RwLock::new(None);
-
-fn set_active_tracer_provider(provider: ActiveTracing) {
-    match ACTIVE_TRACER_PROVIDER.write() {
-        Ok(mut active) => *active = provider,
-        Err(poisoned) => *poisoned.into_inner() = provider,
-    }
-}
-
-/// A tracer from the SDK provider installed by [`init`](crate::init), for
-/// integration crates that start spans directly on the SDK (no boxing, no
-/// `tracing` on the hot path). `None` before `init`, or with the SDK disabled.
-pub fn sdk_tracer(scope: &'static str) -> Option<opentelemetry_sdk::trace::SdkTracer> {
-    let (provider, _) = ACTIVE_TRACER_PROVIDER.read().ok()?.clone()?;
-    let scope = opentelemetry::InstrumentationScope::builder(scope)
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .with_schema_url("https://opentelemetry.io/schemas/1.44.0")
-        .build();
-    Some(provider.tracer_with_scope(scope))
-}
-
-/// The sampler of the provider installed by [`init`](crate::init), so that
-/// integration crates can tell in advance whether a span will likely be kept
-/// (see [`crate::http::SamplingHint`]).
-pub fn active_sampler() -> Option<SamplerConfig> {
-    ACTIVE_TRACER_PROVIDER
-        .read()
-        .ok()?
-        .as_ref()
-        .map(|(_, sampler)| *sampler)
-}
-
-/// A counted batch processor around `exporter`.
-fn counted_batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
-    exporter: E,
-    settings: crate::config::BatchSettings,
-    value_limit: Option<usize>,
-    metrics: SelfMetrics,
-    component: &'static str,
-) -> CountedSpanProcessor<BatchSpanProcessor> {
-    let slots = QueueSlots::new(settings.max_queue_size);
-    let counted = CountedSpanExporter::new(exporter, slots.clone(), metrics.clone(), component);
-    let batch = BatchSpanProcessor::builder(counted)
-        .with_batch_config(
-            BatchConfigBuilder::default()
-                .with_max_queue_size(settings.max_queue_size)
-                .with_max_export_batch_size(settings.max_export_batch_size)
-                .with_scheduled_delay(settings.schedule_delay)
-                .build(),
-        )
-        .build();
-    CountedSpanProcessor::new(batch, slots, value_limit, metrics)
-}
-
-/// A counted batch log processor around `exporter`.
-fn counted_log_batch<E: opentelemetry_sdk::logs::LogExporter + 'static>(
-    exporter: E,
-    settings: crate::config::BatchSettings,
-    metrics: SelfMetrics,
-    component: &'static str,
-) -> CountedLogProcessor<BatchLogProcessor> {
-    let slots = QueueSlots::new(settings.max_queue_size);
-    let counted = CountedLogExporter::new(exporter, slots.clone(), metrics.clone(), component);
-    let batch = BatchLogProcessor::builder(counted)
-        .with_batch_config(
-            opentelemetry_sdk::logs::BatchConfigBuilder::default()
-                .with_max_queue_size(settings.max_queue_size)
-                .with_max_export_batch_size(settings.max_export_batch_size)
-                .with_scheduled_delay(settings.schedule_delay)
-                .build(),
-        )
-        .build();
-    CountedLogProcessor::new(batch, slots, metrics)
-}
-
-fn sampler(config: SamplerConfig) -> Sampler {
-    match config {
-        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
-        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
-        SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
-        SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-        SamplerConfig::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
-        SamplerConfig::ParentBasedTraceIdRatio(r) => {
-            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
         }
     }
 }

@@ -1,0 +1,42 @@
+//! The tracer provider `init` installed, for the integration crates that
+//! start spans directly with the SDK (`sdk_tracer`), and its sampler.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+
+use crate::config::SamplerConfig;
+
+/// The provider `init` installed, with its sampler.
+type ActiveTracing = Option<(SdkTracerProvider, SamplerConfig)>;
+
+static ACTIVE_TRACER_PROVIDER: std::sync::RwLock<ActiveTracing> = std::sync::RwLock::new(None);
+
+pub(super) fn set_active_tracer_provider(provider: ActiveTracing) {
+    match ACTIVE_TRACER_PROVIDER.write() {
+        Ok(mut active) => *active = provider,
+        Err(poisoned) => *poisoned.into_inner() = provider,
+    }
+}
+
+/// A tracer from the SDK provider installed by [`init`](crate::init), for
+/// integration crates that start spans directly on the SDK (no boxing, no
+/// `tracing` on the hot path). `None` before `init`, or with the SDK disabled.
+pub fn sdk_tracer(scope: &'static str) -> Option<opentelemetry_sdk::trace::SdkTracer> {
+    let (provider, _) = ACTIVE_TRACER_PROVIDER.read().ok()?.clone()?;
+    let scope = opentelemetry::InstrumentationScope::builder(scope)
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_schema_url("https://opentelemetry.io/schemas/1.44.0")
+        .build();
+    Some(provider.tracer_with_scope(scope))
+}
+
+/// The sampler of the provider installed by [`init`](crate::init), so that
+/// integration crates can tell in advance whether a span will likely be kept
+/// (see [`crate::http::SamplingHint`]).
+pub fn active_sampler() -> Option<SamplerConfig> {
+    ACTIVE_TRACER_PROVIDER
+        .read()
+        .ok()?
+        .as_ref()
+        .map(|(_, sampler)| *sampler)
+}

@@ -1,0 +1,298 @@
+//! The providers of each signal, built from the configuration: one function
+//! per signal, with the exporters, processors, readers and views it names.
+//! A signal whose exporter cannot be built is reported in [`Problems`] and
+//! left out; the others are built all the same.
+
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanLimits,
+};
+
+use super::{Extra, ExtraTraces};
+use crate::config::{Config, ExporterKind, SamplerConfig, Signal};
+use crate::error::Error;
+use crate::export::accounting::{
+    CountedLogExporter, CountedLogProcessor, CountedSpanExporter, CountedSpanProcessor, QueueSlots,
+    SelfMetrics,
+};
+use crate::export::runtime::TelemetryRuntime;
+use crate::export::{component_type, otlp_log_exporter, otlp_metric_exporter, otlp_span_exporter};
+use crate::prometheus::{Exposition, PullReader};
+
+/// Set-up problems: one warning each, and the first as the error `try_init`
+/// returns.
+pub(super) struct Problems {
+    pub(super) warnings: Vec<String>,
+    pub(super) first_error: Option<Error>,
+}
+
+impl Problems {
+    pub(super) fn new(warnings: Vec<String>) -> Self {
+        Self {
+            warnings,
+            first_error: None,
+        }
+    }
+
+    /// `signal` cannot be exported because of `error`.
+    pub(super) fn fail(&mut self, signal: &str, error: Error) {
+        self.warnings
+            .push(format!("{signal} are not exported: {error}"));
+        if self.first_error.is_none() {
+            self.first_error = Some(error);
+        }
+    }
+}
+
+/// The meter provider: readers for Prometheus, OTLP and the console, the
+/// views, and the caller's own readers.
+pub(super) fn meter_provider(
+    config: &Config,
+    resource: &Resource,
+    runtime: Option<&TelemetryRuntime>,
+    views: Vec<crate::View>,
+    cardinality_limit: Option<usize>,
+    extra_metrics: Vec<Extra<opentelemetry_sdk::metrics::MeterProviderBuilder>>,
+    problems: &mut Problems,
+) -> (Option<SdkMeterProvider>, Option<Exposition>) {
+    if config.sdk_disabled {
+        (None, None)
+    } else {
+        let mut builder = SdkMeterProvider::builder().with_resource(resource.clone());
+        if !views.is_empty() || cardinality_limit.is_some() {
+            for (name, buckets) in views.iter().filter_map(crate::View::exemplar_buckets) {
+                crate::metrics::set_exemplar_buckets(name, buckets);
+            }
+            builder = builder.with_view(crate::views::compose(views, cardinality_limit));
+        }
+        let mut exposition = None;
+        for kind in &config.metrics_exporters {
+            match kind {
+                ExporterKind::Prometheus => {
+                    let reader = PullReader::default();
+                    builder = builder.with_reader(reader.clone());
+                    exposition = Some(Exposition::new(reader));
+                }
+                ExporterKind::Otlp => match runtime.map(|rt| {
+                    otlp_metric_exporter(
+                        &config.otlp(Signal::Metrics),
+                        rt,
+                        config.metrics_delta_temporality,
+                    )
+                }) {
+                    Some(Ok(exporter)) => {
+                        builder = builder.with_reader(
+                            PeriodicReader::builder(exporter)
+                                .with_interval(config.metric_export_interval)
+                                .build(),
+                        );
+                    }
+                    Some(Err(e)) => problems.fail("metrics", e),
+                    None => {}
+                },
+                #[cfg(feature = "console")]
+                ExporterKind::Console => {
+                    builder = builder.with_reader(
+                        PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
+                            .with_interval(config.metric_export_interval)
+                            .build(),
+                    );
+                }
+                #[cfg(not(feature = "console"))]
+                ExporterKind::Console => problems.fail("metrics", console_not_compiled()),
+            }
+        }
+        for extra in extra_metrics {
+            builder = extra(builder);
+        }
+        (Some(builder.build()), exposition)
+    }
+}
+
+/// The tracer provider: sampler, limits, a counted batch processor per
+/// exporter, and the caller's own processors.
+pub(super) fn tracer_provider(
+    config: &Config,
+    resource: &Resource,
+    runtime: Option<&TelemetryRuntime>,
+    self_metrics: &SelfMetrics,
+    extra_traces: Vec<ExtraTraces>,
+    problems: &mut Problems,
+) -> Option<SdkTracerProvider> {
+    if config.sdk_disabled {
+        None
+    } else {
+        let limits = config.limits;
+        let mut builder = SdkTracerProvider::builder()
+            .with_resource(resource.clone())
+            .with_sampler(sampler(config.sampler))
+            .with_span_limits(SpanLimits {
+                max_events_per_span: limits.span_event_count,
+                max_attributes_per_span: limits.span_attribute_count,
+                max_links_per_span: limits.span_link_count,
+                max_attributes_per_event: limits.event_attribute_count,
+                max_attributes_per_link: limits.link_attribute_count,
+            });
+        for kind in &config.traces_exporters {
+            let limit = limits.span_attribute_value_length;
+            match kind {
+                ExporterKind::Otlp => {
+                    let otlp = config.otlp(Signal::Traces);
+                    match runtime.map(|rt| otlp_span_exporter(&otlp, rt)) {
+                        Some(Ok(exporter)) => {
+                            builder = builder.with_span_processor(counted_batch(
+                                exporter,
+                                config.span_batch,
+                                limit,
+                                self_metrics.clone(),
+                                component_type(otlp.protocol, "span"),
+                            ));
+                        }
+                        Some(Err(e)) => problems.fail("traces", e),
+                        None => {}
+                    }
+                }
+                #[cfg(feature = "console")]
+                ExporterKind::Console => {
+                    builder = builder.with_span_processor(counted_batch(
+                        opentelemetry_stdout::SpanExporter::default(),
+                        config.span_batch,
+                        limit,
+                        self_metrics.clone(),
+                        "console_span_exporter",
+                    ));
+                }
+                #[cfg(not(feature = "console"))]
+                ExporterKind::Console => problems.fail("traces", console_not_compiled()),
+                ExporterKind::Prometheus => {}
+            }
+        }
+        if !config.baggage_span_attributes.is_empty() {
+            builder = builder.with_span_processor(crate::baggage_spans::BaggageSpanProcessor::new(
+                config.baggage_span_attributes.clone(),
+            ));
+        }
+        for extra in extra_traces {
+            builder = extra(builder, self_metrics);
+        }
+        Some(builder.build())
+    }
+}
+
+/// The logger provider, when any log exporter is configured.
+pub(super) fn logger_provider(
+    config: &Config,
+    resource: &Resource,
+    runtime: Option<&TelemetryRuntime>,
+    self_metrics: &SelfMetrics,
+    extra_logs: Vec<Extra<opentelemetry_sdk::logs::LoggerProviderBuilder>>,
+    problems: &mut Problems,
+) -> Option<SdkLoggerProvider> {
+    if config.sdk_disabled {
+        None
+    } else {
+        let mut builder = SdkLoggerProvider::builder().with_resource(resource.clone());
+        let mut any = false;
+        for kind in &config.logs_exporters {
+            match kind {
+                ExporterKind::Otlp => {
+                    let otlp = config.otlp(Signal::Logs);
+                    match runtime.map(|rt| otlp_log_exporter(&otlp, rt)) {
+                        Some(Ok(exporter)) => {
+                            builder = builder.with_log_processor(counted_log_batch(
+                                exporter,
+                                config.log_batch,
+                                self_metrics.clone(),
+                                component_type(otlp.protocol, "log"),
+                            ));
+                            any = true;
+                        }
+                        Some(Err(e)) => problems.fail("logs", e),
+                        None => {}
+                    }
+                }
+                #[cfg(feature = "console")]
+                ExporterKind::Console => {
+                    builder = builder.with_log_processor(counted_log_batch(
+                        opentelemetry_stdout::LogExporter::default(),
+                        config.log_batch,
+                        self_metrics.clone(),
+                        "console_log_exporter",
+                    ));
+                    any = true;
+                }
+                #[cfg(not(feature = "console"))]
+                ExporterKind::Console => problems.fail("logs", console_not_compiled()),
+                ExporterKind::Prometheus => {}
+            }
+        }
+        for extra in extra_logs {
+            builder = extra(builder);
+            any = true;
+        }
+        any.then(|| builder.build())
+    }
+}
+
+#[cfg(not(feature = "console"))]
+fn console_not_compiled() -> Error {
+    Error::Exporter("the console exporter needs tracewire's `console` feature".to_owned())
+}
+
+/// A counted batch processor around `exporter`.
+pub(super) fn counted_batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
+    exporter: E,
+    settings: crate::config::BatchSettings,
+    value_limit: Option<usize>,
+    metrics: SelfMetrics,
+    component: &'static str,
+) -> CountedSpanProcessor<BatchSpanProcessor> {
+    let slots = QueueSlots::new(settings.max_queue_size);
+    let counted = CountedSpanExporter::new(exporter, slots.clone(), metrics.clone(), component);
+    let batch = BatchSpanProcessor::builder(counted)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(settings.max_queue_size)
+                .with_max_export_batch_size(settings.max_export_batch_size)
+                .with_scheduled_delay(settings.schedule_delay)
+                .build(),
+        )
+        .build();
+    CountedSpanProcessor::new(batch, slots, value_limit, metrics)
+}
+
+/// A counted batch log processor around `exporter`.
+fn counted_log_batch<E: opentelemetry_sdk::logs::LogExporter + 'static>(
+    exporter: E,
+    settings: crate::config::BatchSettings,
+    metrics: SelfMetrics,
+    component: &'static str,
+) -> CountedLogProcessor<BatchLogProcessor> {
+    let slots = QueueSlots::new(settings.max_queue_size);
+    let counted = CountedLogExporter::new(exporter, slots.clone(), metrics.clone(), component);
+    let batch = BatchLogProcessor::builder(counted)
+        .with_batch_config(
+            opentelemetry_sdk::logs::BatchConfigBuilder::default()
+                .with_max_queue_size(settings.max_queue_size)
+                .with_max_export_batch_size(settings.max_export_batch_size)
+                .with_scheduled_delay(settings.schedule_delay)
+                .build(),
+        )
+        .build();
+    CountedLogProcessor::new(batch, slots, metrics)
+}
+
+fn sampler(config: SamplerConfig) -> Sampler {
+    match config {
+        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
+        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
+        SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+        SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerConfig::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerConfig::ParentBasedTraceIdRatio(r) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+        }
+    }
+}
