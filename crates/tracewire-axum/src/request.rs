@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 use tracewire::http::{
-    InternedRoute, KnownMethod, attr, intern_route, protocol_version, redact_query,
-    server_span_name, server_status_is_error, status_error_type, string_value,
+    InternedRoute, KnownMethod, ServerRequestHeaders, attr, forwarded_param, intern_route,
+    protocol_version, redact_query, request_scheme, server_span_name, server_status_is_error,
+    split_host, status_error_type, string_value,
 };
 use tracewire::otel::trace::{Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use tracewire::otel::{Context, KeyValue, StringValue};
@@ -97,97 +98,13 @@ pub(crate) struct InFlight {
     finished: bool,
 }
 
-/// The request headers the attributes come from, found in one pass over the
-/// headers rather than one hash lookup per name.
-#[derive(Default)]
-struct RequestHeaders<'a> {
-    host: Option<&'a str>,
-    forwarded: Option<&'a str>,
-    x_forwarded_host: Option<&'a str>,
-    x_forwarded_for: Option<&'a str>,
-    x_forwarded_proto: Option<&'a str>,
-    user_agent: Option<&'a str>,
-    content_length: Option<&'a str>,
-}
-
-impl<'a> RequestHeaders<'a> {
-    fn scan(headers: &'a http::HeaderMap) -> Self {
-        let mut seen = Self::default();
-        for (name, value) in headers {
-            let slot = match *name {
-                http::header::HOST => &mut seen.host,
-                http::header::USER_AGENT => &mut seen.user_agent,
-                http::header::FORWARDED => &mut seen.forwarded,
-                http::header::CONTENT_LENGTH => &mut seen.content_length,
-                _ => match name.as_str() {
-                    "x-forwarded-host" => &mut seen.x_forwarded_host,
-                    "x-forwarded-for" => &mut seen.x_forwarded_for,
-                    "x-forwarded-proto" => &mut seen.x_forwarded_proto,
-                    _ => continue,
-                },
-            };
-            // The first line of a repeated header wins.
-            if slot.is_none() {
-                *slot = value.to_str().ok();
-            }
-        }
-        seen
-    }
-}
-
-/// The original scheme: `Forwarded: proto=`, `X-Forwarded-Proto`, the URI, else `http`.
-fn scheme<B>(seen: &RequestHeaders<'_>, req: &http::Request<B>) -> &'static str {
-    let forwarded = seen
-        .forwarded
-        .and_then(|f| forwarded_param(f, "proto"))
-        .or_else(|| {
-            seen.x_forwarded_proto
-                .map(|p| p.split(',').next().unwrap_or("").trim())
-        });
-    match forwarded.or(req.uri().scheme_str()) {
-        Some(s) if s.eq_ignore_ascii_case("https") => "https",
-        _ => "http",
-    }
-}
-
-/// A parameter of the first element of a `Forwarded` header.
-fn forwarded_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
-    value.split(',').next()?.split(';').find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().trim_matches('"'))
-    })
-}
-
-/// `host[:port]` → (host, port). Byte searches: this runs on every sampled
-/// request, and `str` patterns cost several times more here.
-fn split_host(host: &str) -> (&str, Option<u16>) {
-    let bytes = host.as_bytes();
-    if bytes.first() == Some(&b'[') {
-        if let Some(end) = bytes.iter().position(|&b| b == b']') {
-            let port = host[end + 1..]
-                .strip_prefix(':')
-                .and_then(|p| p.parse().ok());
-            return (&host[1..end], port);
-        }
-    }
-    match bytes.iter().rposition(|&b| b == b':') {
-        // One colon: host and port. More than one: a bare IPv6 address.
-        Some(colon) if !bytes[..colon].contains(&b':') => {
-            (&host[..colon], host[colon + 1..].parse().ok())
-        }
-        _ => (host, None),
-    }
-}
-
 impl InFlight {
     /// Starts the span (if a tracer is set) and counts the request active.
     pub(crate) fn start<B>(settings: &Arc<Settings>, req: &http::Request<B>) -> Self {
         let start = Instant::now();
         let method = KnownMethod::of_http(req.method());
-        let seen = RequestHeaders::scan(req.headers());
-        let scheme = scheme(&seen, req);
+        let seen = ServerRequestHeaders::scan(req.headers());
+        let scheme = request_scheme(&seen, req.uri());
         // The route, its span name and its metric key from one lookup.
         let (route, name) = match req.extensions().get::<axum::extract::MatchedPath>() {
             None => (Route::None, server_span_name(method, None)),
@@ -423,7 +340,7 @@ impl InFlight {
 fn request_attributes<B>(
     settings: &Settings,
     req: &http::Request<B>,
-    seen: &RequestHeaders<'_>,
+    seen: &ServerRequestHeaders<'_>,
     method: KnownMethod,
     scheme: &'static str,
     route: &Route,
@@ -522,22 +439,5 @@ impl Drop for InFlight {
             self.failure = Some(Failure::Panic);
         }
         self.finish();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_host;
-
-    #[test]
-    fn host_and_port_are_split_for_names_and_both_ip_families() {
-        assert_eq!(split_host("example.com"), ("example.com", None));
-        assert_eq!(split_host("example.com:8080"), ("example.com", Some(8080)));
-        assert_eq!(split_host("10.0.0.1:443"), ("10.0.0.1", Some(443)));
-        assert_eq!(split_host("[::1]:3000"), ("::1", Some(3000)));
-        assert_eq!(split_host("[2001:db8::1]"), ("2001:db8::1", None));
-        assert_eq!(split_host("2001:db8::1"), ("2001:db8::1", None));
-        assert_eq!(split_host("example.com:http"), ("example.com", None));
-        assert_eq!(split_host(""), ("", None));
     }
 }

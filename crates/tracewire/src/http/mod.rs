@@ -8,6 +8,7 @@ mod intern;
 mod method;
 mod redact;
 mod sampling;
+mod server;
 
 pub use capture::{HeaderCapture, is_sensitive_header};
 pub use instruments::{ClientInstruments, ServerInstruments};
@@ -15,6 +16,7 @@ pub use intern::{InternedRoute, SmallKeyHasher};
 pub use method::KnownMethod;
 pub use redact::{REDACTED, SENSITIVE_QUERY_KEYS, redact_query, redact_url};
 pub use sampling::SamplingHint;
+pub use server::{ServerRequestHeaders, forwarded_param, request_scheme, split_host};
 
 /// Attribute keys used by the HTTP crates (semconv 1.44 names).
 pub mod attr {
