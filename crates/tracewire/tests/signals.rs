@@ -248,7 +248,8 @@ fn prometheus_names_follow_the_translation_rules() {
         "# TYPE http_server_active_requests gauge",
         "http_server_active_requests{http_request_method=\"GET\",otel_scope_name=\"names\"} 2",
         "# TYPE http_server_request_body_size_bytes histogram",
-        "http_server_request_body_size_bytes_bucket{le=\"1000.0\",otel_scope_name=\"names\"} 1",
+        // prometheus-client's own text 0.0.4: `le` last, integral bounds bare.
+        "http_server_request_body_size_bytes_bucket{otel_scope_name=\"names\",le=\"1000\"} 1",
         "# TYPE messaging_client_sent_messages_total counter",
         "# TYPE cpu_utilization gauge",
         "# TYPE target_info gauge",

@@ -7,7 +7,6 @@
 //! lines it writes per sample is fixed (`_sum`, `_count`, then each bucket).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
@@ -395,19 +394,19 @@ impl Collector for Snapshot {
     }
 }
 
-/// Post-processes the text `prometheus-client` writes, one line at a time:
-/// adds exemplars (OpenMetrics) or rewrites to text 0.0.4 (classic).
+/// Post-processes the OpenMetrics text `prometheus-client` writes, one line
+/// at a time, to splice in the exemplars it cannot be handed (its `Exemplar`
+/// has no public constructor): the one place that knows its line order.
 struct LineWriter {
-    format: Format,
     out: String,
     line: String,
-    held_help: Option<String>,
     suffixes: Arc<Mutex<VecDeque<Option<String>>>>,
 }
 
 impl LineWriter {
     fn finish_line(&mut self) {
         let line = std::mem::take(&mut self.line);
+        self.out.push_str(&line);
         if !line.starts_with('#') {
             let suffix = self
                 .suffixes
@@ -415,37 +414,12 @@ impl LineWriter {
                 .ok()
                 .and_then(|mut s| s.pop_front())
                 .flatten();
-            self.out.push_str(&line);
-            if let (Format::OpenMetrics, Some(suffix)) = (self.format, suffix) {
+            if let Some(suffix) = suffix {
                 self.out.push_str(" # ");
                 self.out.push_str(&suffix);
             }
-            self.out.push('\n');
-            return;
         }
-        if self.format == Format::OpenMetrics {
-            self.out.push_str(&line);
-            self.out.push('\n');
-            return;
-        }
-        // Classic text: no UNIT/EOF; counter families are named with `_total`,
-        // info families with `_info` (as gauges).
-        if let Some(help) = line.strip_prefix("# HELP ") {
-            self.held_help = Some(help.to_owned());
-        } else if let Some(ty) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = ty.rsplit_once(' ').unwrap_or((ty, "untyped"));
-            let (name, kind) = match kind {
-                "counter" => (format!("{name}_total"), "counter"),
-                "info" => (format!("{name}_info"), "gauge"),
-                "unknown" => (name.to_owned(), "untyped"),
-                other => (name.to_owned(), other),
-            };
-            if let Some(help) = self.held_help.take() {
-                let text = help.split_once(' ').map(|(_, t)| t).unwrap_or("");
-                let _ = writeln!(self.out, "# HELP {name} {text}");
-            }
-            let _ = writeln!(self.out, "# TYPE {name} {kind}");
-        }
+        self.out.push('\n');
     }
 }
 
@@ -468,18 +442,26 @@ pub(crate) fn render(rm: Option<&ResourceMetrics>, format: Format) -> String {
     let suffixes = Arc::clone(&snapshot.line_suffixes);
     let mut registry = Registry::default();
     registry.register_collector(Box::new(snapshot));
-    let mut writer = LineWriter {
-        format,
-        out: String::new(),
-        line: String::new(),
-        held_help: None,
-        suffixes,
-    };
-    if prometheus_client::encoding::text::encode_registry(&mut writer, &registry).is_err() {
-        return String::new();
+    match format {
+        // Text 0.0.4 has no exemplars: prometheus-client writes it as it is.
+        Format::Classic => {
+            let mut out = String::new();
+            match prometheus_client::encoding::prometheus_text::encode(&mut out, &registry) {
+                Ok(()) => out,
+                Err(_) => String::new(),
+            }
+        }
+        Format::OpenMetrics => {
+            let mut writer = LineWriter {
+                out: String::new(),
+                line: String::new(),
+                suffixes,
+            };
+            if prometheus_client::encoding::text::encode_registry(&mut writer, &registry).is_err() {
+                return String::new();
+            }
+            writer.out.push_str("# EOF\n");
+            writer.out
+        }
     }
-    if format == Format::OpenMetrics {
-        writer.out.push_str("# EOF\n");
-    }
-    writer.out
 }
