@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Meter, ObservableUpDownCounter};
 
-use super::{KnownMethod, attr, metric};
+use super::method::KnownMethod;
+use super::{attr, metric};
 use crate::metrics::{DURATION_BUCKETS, Histogram, duration_histogram, histogram};
 
 /// Body-size buckets in bytes (no semconv advice): powers of 4 from 64 B to 64 MiB.

@@ -2,10 +2,13 @@
 //! normalization, span names, status rules, redaction, header capture and
 //! the duration instruments. The framework crates only adapt their types.
 
+pub mod attr;
 mod capture;
+pub mod env;
 mod instruments;
 mod intern;
 mod method;
+pub mod metric;
 mod redact;
 mod sampling;
 mod server;
@@ -17,50 +20,6 @@ pub use method::KnownMethod;
 pub use redact::{REDACTED, SENSITIVE_QUERY_KEYS, redact_query, redact_url};
 pub use sampling::SamplingHint;
 pub use server::{ServerRequestHeaders, forwarded_param, request_scheme, split_host};
-
-/// Attribute keys used by the HTTP crates (semconv 1.44 names).
-pub mod attr {
-    #![allow(missing_docs)]
-    // One definition for every integration (`tracewire::instrumentation`).
-    pub use crate::instrumentation::{ERROR_TYPE, SERVER_ADDRESS, SERVER_PORT};
-    pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
-    pub const HTTP_REQUEST_METHOD_ORIGINAL: &str = "http.request.method_original";
-    pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
-    pub const HTTP_ROUTE: &str = "http.route";
-    pub const HTTP_REQUEST_RESEND_COUNT: &str = "http.request.resend_count";
-    pub const URL_PATH: &str = "url.path";
-    pub const URL_QUERY: &str = "url.query";
-    pub const URL_SCHEME: &str = "url.scheme";
-    pub const URL_FULL: &str = "url.full";
-    pub const CLIENT_ADDRESS: &str = "client.address";
-    pub const NETWORK_PEER_ADDRESS: &str = "network.peer.address";
-    pub const NETWORK_PEER_PORT: &str = "network.peer.port";
-    pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
-    pub const USER_AGENT_ORIGINAL: &str = "user_agent.original";
-}
-
-/// Environment variables for header capture (the OpenTelemetry Java agent's names).
-pub mod env {
-    #![allow(missing_docs)]
-    pub const SERVER_REQUEST_HEADERS: &str =
-        "OTEL_INSTRUMENTATION_HTTP_SERVER_CAPTURE_REQUEST_HEADERS";
-    pub const SERVER_RESPONSE_HEADERS: &str =
-        "OTEL_INSTRUMENTATION_HTTP_SERVER_CAPTURE_RESPONSE_HEADERS";
-    pub const CLIENT_REQUEST_HEADERS: &str =
-        "OTEL_INSTRUMENTATION_HTTP_CLIENT_CAPTURE_REQUEST_HEADERS";
-    pub const CLIENT_RESPONSE_HEADERS: &str =
-        "OTEL_INSTRUMENTATION_HTTP_CLIENT_CAPTURE_RESPONSE_HEADERS";
-}
-
-/// Metric names.
-pub mod metric {
-    #![allow(missing_docs)]
-    pub const SERVER_REQUEST_DURATION: &str = "http.server.request.duration";
-    pub const SERVER_ACTIVE_REQUESTS: &str = "http.server.active_requests";
-    pub const SERVER_REQUEST_BODY_SIZE: &str = "http.server.request.body.size";
-    pub const SERVER_RESPONSE_BODY_SIZE: &str = "http.server.response.body.size";
-    pub const CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
-}
 
 /// `network.protocol.version` for an `http::Version`.
 pub fn protocol_version(version: http::Version) -> Option<&'static str> {

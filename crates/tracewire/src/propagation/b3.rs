@@ -10,7 +10,7 @@ use opentelemetry::propagation::{
 };
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 
-use super::ows_trim;
+use super::fields::ows_trim;
 
 const B3_SINGLE: &str = "b3";
 const B3_TRACE_ID: &str = "x-b3-traceid";

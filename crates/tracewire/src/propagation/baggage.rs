@@ -13,7 +13,7 @@ use opentelemetry::propagation::{
     Extractor, Injector, TextMapPropagator, text_map_propagator::FieldIter,
 };
 
-use super::{ows_trim, values_of};
+use super::fields::{ows_trim, values_of};
 
 /// The header name.
 pub const BAGGAGE: &str = "baggage";

@@ -23,6 +23,7 @@
 mod b3;
 mod baggage;
 mod carrier;
+mod fields;
 mod trace_context;
 
 use std::sync::{Arc, LazyLock, RwLock};
@@ -170,14 +171,4 @@ pub fn inject_into(cx: &Context, carrier: &mut dyn Injector) {
 /// Extracts a remote context from any string map.
 pub fn extract_from(carrier: &dyn Extractor) -> Context {
     active().extract_with_context(&Context::new(), carrier)
-}
-
-/// Optional whitespace of RFC 7230: spaces and tabs.
-pub(crate) fn ows_trim(s: &str) -> &str {
-    s.trim_matches(|c| c == ' ' || c == '\t')
-}
-
-/// Every value of a (case-insensitive) field, in order.
-pub(crate) fn values_of<'a>(extractor: &'a dyn Extractor, key: &str) -> Vec<&'a str> {
-    extractor.get_all(key).unwrap_or_default()
 }

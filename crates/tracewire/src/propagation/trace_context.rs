@@ -12,7 +12,7 @@ use opentelemetry::propagation::{
 };
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 
-use super::{ows_trim, values_of};
+use super::fields::{ows_trim, values_of};
 
 /// Header carrying the trace id, parent span id and flags.
 pub const TRACEPARENT: &str = "traceparent";

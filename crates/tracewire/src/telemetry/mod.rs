@@ -4,6 +4,8 @@
 mod active;
 mod pipelines;
 
+use pipelines::{Extra, ExtraTraces};
+
 use active::set_active_tracer_provider;
 pub use active::{active_sampler, sdk_tracer};
 
@@ -17,7 +19,7 @@ use opentelemetry::{KeyValue, global};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{LoggerProviderBuilder, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
-use opentelemetry_sdk::trace::{SdkTracerProvider, TracerProviderBuilder};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Subscriber;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -58,12 +60,6 @@ pub struct TelemetryBuilder {
     extra_logs: Vec<Extra<LoggerProviderBuilder>>,
     extra_metrics: Vec<Extra<MeterProviderBuilder>>,
 }
-
-/// A change to a provider builder requested in code (extra exporters, readers).
-type Extra<B> = Box<dyn FnOnce(B) -> B + Send>;
-/// Like [`Extra`], for spans: processors may count into the self metrics.
-type ExtraTraces =
-    Box<dyn FnOnce(TracerProviderBuilder, &SelfMetrics) -> TracerProviderBuilder + Send>;
 
 impl fmt::Debug for TelemetryBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -10,7 +10,6 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanLimits,
 };
 
-use super::{Extra, ExtraTraces};
 use crate::config::{Config, ExporterKind, SamplerConfig, Signal};
 use crate::error::Error;
 use crate::export::accounting::{
@@ -20,6 +19,17 @@ use crate::export::accounting::{
 use crate::export::runtime::TelemetryRuntime;
 use crate::export::{component_type, otlp_log_exporter, otlp_metric_exporter, otlp_span_exporter};
 use crate::prometheus::{Exposition, PullReader};
+
+/// A change to a provider builder requested in code (extra exporters, readers).
+pub(super) type Extra<B> = Box<dyn FnOnce(B) -> B + Send>;
+/// Like [`Extra`], for spans: processors may count into the self metrics.
+pub(super) type ExtraTraces = Box<
+    dyn FnOnce(
+            opentelemetry_sdk::trace::TracerProviderBuilder,
+            &SelfMetrics,
+        ) -> opentelemetry_sdk::trace::TracerProviderBuilder
+        + Send,
+>;
 
 /// Set-up problems: one warning each, and the first as the error `try_init`
 /// returns.
