@@ -54,7 +54,7 @@ where
                 .flight
                 .as_ref()
                 .filter(|f| f.attach)
-                .map(|f| f.cx.clone().attach());
+                .map(|f| f.context().clone().attach());
             match this.inner.poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(result) => result,

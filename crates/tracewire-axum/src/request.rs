@@ -9,7 +9,8 @@ use tracewire::http::{
     protocol_version, redact_query, request_scheme, server_span_name, server_status_is_error,
     split_host, status_error_type, string_value,
 };
-use tracewire::otel::trace::{Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
+use tracewire::instrumentation::{NoMetricAttributes, Operation};
+use tracewire::otel::trace::{Link, Span as _, SpanKind, TraceContextExt, Tracer as _};
 use tracewire::otel::{Context, KeyValue, StringValue};
 
 use crate::durations::DurationKey;
@@ -80,12 +81,11 @@ impl Failure {
 /// an unfinished one finishes it (client gone, body dropped).
 pub(crate) struct InFlight {
     settings: Arc<Settings>,
-    /// The request's context: the remote parent and our span.
-    pub(crate) cx: Context,
-    /// Whether `cx` holds anything worth making current (a span or baggage).
+    /// The shared life-cycle around our span; its context is the remote
+    /// parent and our span (or only the ids of an unsampled one).
+    op: Operation<NoMetricAttributes>,
+    /// Whether the context holds anything worth making current (a span or baggage).
     pub(crate) attach: bool,
-    recording: bool,
-    start: Instant,
     method: KnownMethod,
     scheme: &'static str,
     route: Route,
@@ -95,7 +95,6 @@ pub(crate) struct InFlight {
     failure: Option<Failure>,
     request_body_size: Option<u64>,
     pub(crate) response_bytes: u64,
-    finished: bool,
 }
 
 impl InFlight {
@@ -171,12 +170,13 @@ impl InFlight {
 
         let attach =
             cx.has_active_span() || cx.get::<tracewire::otel::baggage::Baggage>().is_some();
+        // Only a span that records is ours to end: an unsampled one's ids ride
+        // along in the context without a span to end.
+        let op = Operation::adopt_since(start, cx, recording, recording, NoMetricAttributes);
         let mut flight = Self {
             settings: Arc::clone(settings),
             attach,
-            cx,
-            recording,
-            start,
+            op,
             method,
             scheme,
             route,
@@ -185,7 +185,6 @@ impl InFlight {
             failure: None,
             request_body_size: None,
             response_bytes: 0,
-            finished: false,
         };
         if settings.body_sizes {
             flight.request_body_size = seen.content_length.and_then(|l| l.parse().ok());
@@ -194,26 +193,32 @@ impl InFlight {
         flight
     }
 
+    /// The request's context: the remote parent and our span.
+    pub(crate) fn context(&self) -> &Context {
+        self.op.context()
+    }
+
     /// Records the status line and headers of the response.
     pub(crate) fn on_response<B>(&mut self, response: &mut http::Response<B>) {
         let status = response.status().as_u16();
         self.status = Some(status);
-        if self.recording {
-            let span = self.cx.span();
-            span.set_attribute(KeyValue::new(
+        if self.op.is_recording() {
+            self.op.set_span_attribute(KeyValue::new(
                 attr::HTTP_RESPONSE_STATUS_CODE,
                 i64::from(status),
             ));
             if !self.settings.response_headers.is_empty() {
-                span.set_attributes(
-                    self.settings
-                        .response_headers
-                        .attributes(response.headers()),
-                );
+                for header in self
+                    .settings
+                    .response_headers
+                    .attributes(response.headers())
+                {
+                    self.op.set_span_attribute(header);
+                }
             }
         }
         if self.settings.server_timing {
-            let span = self.cx.span();
+            let span = self.op.context().span();
             let sc = span.span_context();
             if sc.is_valid() {
                 let value = format!(
@@ -282,11 +287,10 @@ impl InFlight {
 
     /// Ends the span and records the metrics, once.
     pub(crate) fn finish(&mut self) {
-        if self.finished {
+        if self.op.is_finished() {
             return;
         }
-        self.finished = true;
-        let duration = self.start.elapsed().as_secs_f64();
+        let duration = self.op.elapsed().as_secs_f64();
         let instruments = &self.settings.instruments;
         instruments.active(-1, self.method, self.scheme);
 
@@ -301,7 +305,8 @@ impl InFlight {
         // Recorded while our context is current, so the exemplar links to our span.
         {
             // (Only a recorded span can be an exemplar: skip the attach otherwise.)
-            let _current = (self.attach && self.recording).then(|| self.cx.clone().attach());
+            let _current =
+                (self.attach && self.op.is_recording()).then(|| self.op.context().clone().attach());
             self.settings
                 .durations
                 .record(&instruments.duration, key, duration, || {
@@ -320,19 +325,15 @@ impl InFlight {
             }
         }
 
-        if self.recording {
-            let span = self.cx.span();
-            if let Some(error_type) = self.error_type() {
-                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error_type));
-                // The panic hook has set a status with the panic's message.
-                let described =
-                    self.failure == Some(Failure::Panic) && tracewire::panic_hook_installed();
-                if !described {
-                    span.set_status(Status::error(""));
-                }
+        if let Some(error_type) = self.error_type() {
+            // The panic hook has marked the span already, with the message.
+            if self.failure == Some(Failure::Panic) && tracewire::panic_hook_installed() {
+                self.op.fail_metric_only(error_type);
+            } else {
+                self.op.fail(error_type, "");
             }
         }
-        self.cx.span().end();
+        self.op.finish(None);
     }
 }
 

@@ -56,7 +56,7 @@ where
         let future = if call_is_inert::<S>() {
             self.inner.call(req)
         } else {
-            let _current = flight.attach.then(|| flight.cx.clone().attach());
+            let _current = flight.attach.then(|| flight.context().clone().attach());
             self.inner.call(req)
         };
         ResponseFuture::instrumented(future, flight)

@@ -113,6 +113,21 @@ impl<const N: usize> AttributeList for smallvec::SmallVec<[KeyValue; N]> {
     }
 }
 
+/// The attribute container of an integration that records its metrics
+/// itself (through bound handles, say): nothing is kept.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMetricAttributes;
+
+impl AsRef<[KeyValue]> for NoMetricAttributes {
+    fn as_ref(&self) -> &[KeyValue] {
+        &[]
+    }
+}
+
+impl AttributeList for NoMetricAttributes {
+    fn push_attribute(&mut self, _: KeyValue) {}
+}
+
 /// One instrumented operation; see the module docs.
 #[derive(Debug)]
 pub struct Operation<A: AttributeList = Vec<KeyValue>> {
@@ -175,6 +190,36 @@ impl<A: AttributeList> Operation<A> {
             failed: false,
             finished: false,
         }
+    }
+
+    /// An operation around a span the integration started itself (a server
+    /// that keeps only the ids of an unsampled span, say): `cx` is its
+    /// context, `spanned` whether `cx` holds a span of the integration's own
+    /// to end, `recording` whether that span records.
+    pub fn adopt(cx: Context, spanned: bool, recording: bool, attributes: A) -> Self {
+        Self {
+            cx,
+            spanned,
+            recording,
+            start: Instant::now(),
+            attributes,
+            failed: false,
+            finished: false,
+        }
+    }
+
+    /// Like [`adopt`](Self::adopt), timed from `start` (taken before the span
+    /// was started).
+    pub fn adopt_since(
+        start: Instant,
+        cx: Context,
+        spanned: bool,
+        recording: bool,
+        attributes: A,
+    ) -> Self {
+        let mut op = Self::adopt(cx, spanned, recording, attributes);
+        op.start = start;
+        op
     }
 
     /// The context holding the operation's span (the parent's when there is
