@@ -280,6 +280,7 @@ pub(crate) struct CountedSpanExporter<E> {
     slots: QueueSlots,
     metrics: SelfMetrics,
     component: [KeyValue; 1],
+    warned: FirstFailure,
 }
 
 impl<E> CountedSpanExporter<E> {
@@ -294,6 +295,7 @@ impl<E> CountedSpanExporter<E> {
             slots,
             metrics,
             component: [KeyValue::new("otel.component.type", component)],
+            warned: FirstFailure::default(),
         }
     }
 }
@@ -312,6 +314,7 @@ impl<E: SpanExporter> SpanExporter for CountedSpanExporter<E> {
                 self.metrics.exported_spans.add(n as u64, &self.component);
             }
             Err(e) => {
+                self.warned.warn_once("span", &self.component, e);
                 self.metrics
                     .totals
                     .spans_export_failed
@@ -393,6 +396,7 @@ pub(crate) struct CountedLogExporter<E> {
     slots: QueueSlots,
     metrics: SelfMetrics,
     component: [KeyValue; 1],
+    warned: FirstFailure,
 }
 
 impl<E> CountedLogExporter<E> {
@@ -407,6 +411,7 @@ impl<E> CountedLogExporter<E> {
             slots,
             metrics,
             component: [KeyValue::new("otel.component.type", component)],
+            warned: FirstFailure::default(),
         }
     }
 }
@@ -419,6 +424,7 @@ impl<E: LogExporter> LogExporter for CountedLogExporter<E> {
         match &result {
             Ok(()) => self.metrics.exported_logs.add(n, &self.component),
             Err(e) => {
+                self.warned.warn_once("log", &self.component, e);
                 self.metrics
                     .totals
                     .logs_export_failed
@@ -442,6 +448,29 @@ impl<E: LogExporter> LogExporter for CountedLogExporter<E> {
     }
 }
 
+/// The first failed export of an exporter is one warning; the later ones
+/// are only counted (a collector that is down must not flood the logs, nor,
+/// through OTLP logs, itself).
+#[derive(Debug, Default)]
+struct FirstFailure(std::sync::atomic::AtomicBool);
+
+impl FirstFailure {
+    fn warn_once(
+        &self,
+        signal: &str,
+        component: &[KeyValue; 1],
+        error: &opentelemetry_sdk::error::OTelSdkError,
+    ) {
+        if !self.0.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                target: "tracewire",
+                component = %component[0].value,
+                "{signal} export failed: {error}; later failures are counted in otel_sdk_exporter_{signal}_exported_total{{error_type}}, not logged"
+            );
+        }
+    }
+}
+
 /// A low-cardinality class for an export error.
 fn error_type(e: &opentelemetry_sdk::error::OTelSdkError) -> &'static str {
     use opentelemetry_sdk::error::OTelSdkError;
@@ -449,5 +478,82 @@ fn error_type(e: &opentelemetry_sdk::error::OTelSdkError) -> &'static str {
         OTelSdkError::Timeout(_) => "timeout",
         OTelSdkError::AlreadyShutdown => "shutdown",
         _ => "export_failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_sdk::error::OTelSdkError;
+
+    #[derive(Debug)]
+    struct Refusing;
+
+    impl SpanExporter for Refusing {
+        async fn export(&self, _: Vec<SpanData>) -> OTelSdkResult {
+            Err(OTelSdkError::InternalFailure("handshake refused".into()))
+        }
+    }
+
+    /// Polls a future that is ready at once (the exporter above is).
+    fn ready<F: std::future::Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(output) => output,
+            std::task::Poll::Pending => panic!("not ready"),
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_first_failed_export_is_one_warning_and_every_one_is_counted() {
+        let lines = Lines::default();
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let meter = opentelemetry::metrics::MeterProvider::meter(
+            &opentelemetry::metrics::noop::NoopMeterProvider::new(),
+            "test",
+        );
+        let totals = std::sync::Arc::new(Totals::default());
+        let metrics = SelfMetrics::new(&meter, std::sync::Arc::clone(&totals));
+        let exporter = CountedSpanExporter::new(
+            Refusing,
+            QueueSlots::new(8),
+            metrics,
+            "otlp_http_span_exporter",
+        );
+        for _ in 0..3 {
+            assert!(ready(exporter.export(Vec::new())).is_err());
+        }
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let warnings: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("span export failed"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{text}");
+        assert!(
+            warnings[0].contains("handshake refused")
+                && warnings[0].contains("otlp_http_span_exporter")
+        );
     }
 }
