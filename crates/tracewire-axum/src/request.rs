@@ -326,12 +326,7 @@ impl InFlight {
         }
 
         if let Some(error_type) = self.error_type() {
-            // The panic hook has marked the span already, with the message.
-            if self.failure == Some(Failure::Panic) && tracewire::panic_hook_installed() {
-                self.op.fail_metric_only(error_type);
-            } else {
-                self.op.fail(error_type, "");
-            }
+            self.op.fail(error_type, "");
         }
         self.op.finish(None);
     }

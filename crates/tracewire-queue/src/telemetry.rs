@@ -339,12 +339,7 @@ impl Instruments {
         outcome: &'static str,
     ) {
         if let Some((kind, description)) = failure {
-            // The panic hook has marked the span already, with the message.
-            if kind == tracewire::PANIC_ERROR_TYPE && tracewire::panic_hook_installed() {
-                op.fail_metric_only(kind);
-            } else {
-                op.fail(kind, description);
-            }
+            op.fail(kind, description);
         }
         {
             let _current = op.is_recording().then(|| op.context().clone().attach());

@@ -72,6 +72,32 @@ where
     worker.run(handler, stop).await.unwrap();
 }
 
+/// Runs `worker` with a handler that never finishes until its message is in
+/// flight, then kills it (aborts the run: every task of it stops, as when the
+/// process dies). Returns with the message left in its processing list.
+async fn take_one_and_die(worker: Worker, client: &redis::Client, check: impl AsyncFnOnce()) {
+    let processing = worker.processing_list();
+    let running = tokio::spawn(worker.run(
+        |_| async { std::future::pending::<Result<(), tracewire_queue::HandlerError>>().await },
+        std::future::pending(),
+    ));
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for _ in 0..100 {
+        if conn.llen::<_, i64>(&processing).await.unwrap() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        conn.llen::<_, i64>(&processing).await.unwrap(),
+        1,
+        "in flight"
+    );
+    check().await;
+    running.abort();
+    let _ = running.await;
+}
+
 #[tokio::test]
 async fn a_message_sent_in_a_span_is_processed_in_the_same_trace() {
     let t = TestTelemetry::start();
@@ -320,24 +346,8 @@ async fn a_worker_killed_mid_message_loses_nothing() {
     // First worker: takes the message and never finishes; then it is killed.
     let first = worker(&t, &client, &queue).consumer("w1");
     let processing = first.processing_list();
-    let stuck = tokio::spawn(first.run(
-        |_| async { std::future::pending::<Result<(), tracewire_queue::HandlerError>>().await },
-        std::future::pending(),
-    ));
+    take_one_and_die(first, &client, async || {}).await;
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    for _ in 0..100 {
-        if conn.llen::<_, i64>(&processing).await.unwrap() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        conn.llen::<_, i64>(&processing).await.unwrap(),
-        1,
-        "in flight"
-    );
-    stuck.abort();
-    let _ = stuck.await;
 
     // The restarted worker recovers it.
     let done = Arc::new(AtomicU32::new(0));
@@ -615,25 +625,13 @@ async fn a_consumer_that_never_returns_strands_nothing() {
         ghost.heartbeat_key("ghost"),
         ghost.consumers_set(),
     );
-    let killed = tokio::spawn(ghost.run(
-        |_| async { std::future::pending::<Result<(), tracewire_queue::HandlerError>>().await },
-        std::future::pending(),
-    ));
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    for _ in 0..100 {
-        if conn.llen::<_, i64>(&ghost_list).await.unwrap() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        conn.llen::<_, i64>(&ghost_list).await.unwrap(),
-        1,
-        "in flight"
-    );
-    assert!(conn.exists::<_, bool>(&ghost_beat).await.unwrap(), "alive");
-    killed.abort();
-    let _ = killed.await;
+    let beat = ghost_beat.clone();
+    let mut alive = conn.clone();
+    take_one_and_die(ghost, &client, async move || {
+        assert!(alive.exists::<_, bool>(&beat).await.unwrap(), "alive");
+    })
+    .await;
 
     // Another consumer, under another name, picks it up once the heartbeat lapses.
     let handled_by = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));

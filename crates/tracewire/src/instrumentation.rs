@@ -265,7 +265,9 @@ impl<A: AttributeList> Operation<A> {
 
     /// Marks the operation failed: `error.type` on the span and the metric,
     /// status Error with `description` (empty when the type says it all).
-    /// Only the first failure counts.
+    /// Only the first failure counts. A [`PANIC_ERROR_TYPE`](crate::PANIC_ERROR_TYPE)
+    /// failure goes to the metric only when the panic hook is installed: the
+    /// hook has marked the span already, with the panic's message.
     pub fn fail(
         &mut self,
         error_type: impl Into<StringValue>,
@@ -275,22 +277,14 @@ impl<A: AttributeList> Operation<A> {
             return;
         }
         self.failed = true;
-        self.add_attribute(KeyValue::new(ERROR_TYPE, error_type.into()));
-        if self.recording {
+        let error_type = KeyValue::new(ERROR_TYPE, error_type.into());
+        let marked_by_hook =
+            error_type.value.as_str() == crate::PANIC_ERROR_TYPE && crate::panic_hook_installed();
+        if self.recording && !marked_by_hook {
+            self.cx.span().set_attribute(error_type.clone());
             self.cx.span().set_status(Status::error(description));
         }
-    }
-
-    /// Counts the failure in the metric only: `error.type` joins the metric's
-    /// attributes, the span is left as it is (something else — the panic
-    /// hook — has marked it already).
-    pub fn fail_metric_only(&mut self, error_type: impl Into<StringValue>) {
-        if self.failed {
-            return;
-        }
-        self.failed = true;
-        self.attributes
-            .push_attribute(KeyValue::new(ERROR_TYPE, error_type.into()));
+        self.attributes.push_attribute(error_type);
     }
 
     /// Records the duration in `duration` (if given) under the span's

@@ -72,7 +72,6 @@ impl OtlpHttpClient {
     pub(crate) fn new(config: &OtlpConfig, runtime: &TelemetryRuntime) -> Result<Self, Error> {
         let https = config.endpoint.starts_with("https://");
         let connector = connector(config, https)?;
-        let _entered = runtime.handle().enter();
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(90))

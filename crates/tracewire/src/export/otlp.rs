@@ -11,28 +11,15 @@ use super::{http_client, otlp_http};
 use crate::config::{Compression, OtlpConfig, Protocol};
 use crate::error::Error;
 
-/// Builds HTTP exporters on a fresh thread (whatever runtime the caller is
-/// in, building never blocks it), gRPC ones inside the telemetry runtime so
-/// the channel's tasks live there.
-fn build_off_runtime<T: Send>(
-    protocol: Protocol,
+/// Builds an exporter inside the telemetry runtime, so that the tasks its
+/// client spawns (connections, the gRPC channel) live there. (A thread of its
+/// own was needed while the HTTP client was reqwest's blocking one.)
+fn build_in_runtime<T>(
     runtime: &TelemetryRuntime,
-    build: impl FnOnce() -> Result<T, opentelemetry_otlp::ExporterBuildError> + Send,
+    build: impl FnOnce() -> Result<T, opentelemetry_otlp::ExporterBuildError>,
 ) -> Result<T, Error> {
-    let result = match protocol {
-        Protocol::Grpc => {
-            let _entered = runtime.handle().enter();
-            build()
-        }
-        Protocol::HttpProtobuf => std::thread::scope(|scope| {
-            scope.spawn(build).join().unwrap_or_else(|_| {
-                Err(opentelemetry_otlp::ExporterBuildError::InternalFailure(
-                    "exporter build panicked".into(),
-                ))
-            })
-        }),
-    };
-    result.map_err(|e| Error::Exporter(e.to_string()))
+    let _entered = runtime.handle().enter();
+    build().map_err(|e| Error::Exporter(e.to_string()))
 }
 
 #[cfg(feature = "otlp-http")]
@@ -75,7 +62,7 @@ macro_rules! build_otlp {
         let config: &OtlpConfig = $config;
         match config.protocol {
             #[cfg(feature = "otlp-http")]
-            Protocol::HttpProtobuf => build_off_runtime(config.protocol, $runtime, || {
+            Protocol::HttpProtobuf => build_in_runtime($runtime, || {
                 use opentelemetry_otlp::WithHttpConfig as _;
                 let client = http_client::OtlpHttpClient::new(config, $runtime).map_err(|e| {
                     opentelemetry_otlp::ExporterBuildError::InternalFailure(e.to_string())
@@ -93,7 +80,7 @@ macro_rules! build_otlp {
                 b.build()
             }),
             #[cfg(feature = "otlp-grpc")]
-            Protocol::Grpc => build_off_runtime(config.protocol, $runtime, || {
+            Protocol::Grpc => build_in_runtime($runtime, || {
                 use opentelemetry_otlp::WithTonicConfig as _;
                 let tls = otlp_grpc::tls_config(config).map_err(|e| {
                     opentelemetry_otlp::ExporterBuildError::InternalFailure(e.to_string())
@@ -167,13 +154,13 @@ pub(crate) fn otlp_span_exporter(
 ) -> Result<OtlpSpanExporter, Error> {
     match config.protocol {
         #[cfg(feature = "otlp-http")]
-        Protocol::HttpProtobuf => build_off_runtime(config.protocol, runtime, || {
+        Protocol::HttpProtobuf => build_in_runtime(runtime, || {
             otlp_http::OtlpHttpSpanExporter::new(config, runtime)
                 .map_err(opentelemetry_otlp::ExporterBuildError::InternalFailure)
         })
         .map(|e| OtlpSpanExporter::Http(Box::new(e))),
         #[cfg(feature = "otlp-grpc")]
-        Protocol::Grpc => build_off_runtime(config.protocol, runtime, || {
+        Protocol::Grpc => build_in_runtime(runtime, || {
             otlp_grpc::OtlpGrpcSpanExporter::new(config, metadata(config))
                 .map_err(opentelemetry_otlp::ExporterBuildError::InternalFailure)
         })
