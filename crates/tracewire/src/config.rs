@@ -18,8 +18,13 @@ use crate::propagation::PropagatorKind;
 pub enum ExporterKind {
     /// OTLP push to a collector.
     Otlp,
-    /// Human-readable lines on stdout (debugging).
+    /// Human-readable output on stdout: for traces, each trace as one tree
+    /// once it has ended; for metrics and logs, the SDK's stdout dump
+    /// (feature `console`).
     Console,
+    /// `console_raw`: every span as the SDK's stdout exporter dumps it
+    /// (feature `console`); for metrics and logs the same as `console`.
+    ConsoleRaw,
     /// Prometheus pull (`/metrics`); metrics only.
     Prometheus,
 }
@@ -29,6 +34,7 @@ impl ExporterKind {
         match name {
             "otlp" => Some(Self::Otlp),
             "console" | "logging" => Some(Self::Console),
+            "console_raw" => Some(Self::ConsoleRaw),
             "prometheus" if allow_prometheus => Some(Self::Prometheus),
             _ => None,
         }
@@ -38,6 +44,7 @@ impl ExporterKind {
         match self {
             Self::Otlp => "otlp",
             Self::Console => "console",
+            Self::ConsoleRaw => "console_raw",
             Self::Prometheus => "prometheus",
         }
     }
@@ -256,8 +263,12 @@ pub enum ExemplarFilter {
 /// How log lines are written to stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
-    /// One JSON object per line with `trace_id`/`span_id` (default).
+    /// One JSON object per line with `trace_id`/`span_id` (the default when
+    /// stdout is not a terminal).
     Json,
+    /// One readable line per event, with the short trace and span ids (the
+    /// default when stdout is a terminal).
+    Text,
     /// Multi-line, coloured, for a terminal.
     Pretty,
     /// No stdout log output.
@@ -321,8 +332,17 @@ pub struct Config {
     pub sdk_log_level: String,
     /// `RUST_LOG` (default `info`).
     pub log_filter: String,
-    /// `TRACEWIRE_LOG_FORMAT`: `json` (default), `pretty` or `off`.
+    /// `TRACEWIRE_LOG_FORMAT`: `json`, `text`, `pretty` or `off`; unset,
+    /// `text` when stdout is a terminal and `json` otherwise.
     pub log_format: LogFormat,
+    /// `TRACEWIRE_TRACE_BROWSER` (default `false`): keep recent traces in
+    /// memory and serve them at `/_tracewire/` (see [`crate::view`]).
+    pub trace_browser: bool,
+    /// `TRACEWIRE_TRACE_BROWSER_MAX_TRACES` (default 500).
+    pub trace_browser_max_traces: usize,
+    /// `TRACEWIRE_TRACE_BROWSER_MAX_BYTES` (default 16 MiB, an estimate of
+    /// what the kept spans and log lines hold).
+    pub trace_browser_max_bytes: usize,
     warnings: Vec<String>,
 }
 
@@ -493,10 +513,12 @@ impl Config {
         };
         let log_filter = env.get("RUST_LOG").unwrap_or_else(|| "info".to_owned());
         let log_format = match env.get("TRACEWIRE_LOG_FORMAT") {
+            None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => LogFormat::Text,
             None => LogFormat::Json,
             Some(v) => match v.to_ascii_lowercase().as_str() {
                 "json" => LogFormat::Json,
-                "pretty" | "text" => LogFormat::Pretty,
+                "text" => LogFormat::Text,
+                "pretty" => LogFormat::Pretty,
                 "off" | "none" => LogFormat::Off,
                 _ => {
                     env.warn("TRACEWIRE_LOG_FORMAT", &v, "json");
@@ -504,6 +526,15 @@ impl Config {
                 }
             },
         };
+        let trace_browser = env.bool("TRACEWIRE_TRACE_BROWSER", false);
+        let trace_browser_max_traces = env.number(
+            "TRACEWIRE_TRACE_BROWSER_MAX_TRACES",
+            crate::view::DEFAULT_MAX_TRACES,
+        );
+        let trace_browser_max_bytes = env.number(
+            "TRACEWIRE_TRACE_BROWSER_MAX_BYTES",
+            crate::view::DEFAULT_MAX_BYTES,
+        );
         if env.get("OTEL_CONFIG_FILE").is_some() {
             env.note("OTEL_CONFIG_FILE is not supported; the OTEL_* variables apply".to_owned());
         }
@@ -535,6 +566,9 @@ impl Config {
             sdk_log_level,
             log_filter,
             log_format,
+            trace_browser,
+            trace_browser_max_traces,
+            trace_browser_max_bytes,
             warnings: Vec::new(),
         }
     }

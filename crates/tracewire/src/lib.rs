@@ -56,6 +56,7 @@ mod telemetry;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+pub mod view;
 mod views;
 
 pub use config::{Config, ExporterKind, LogFormat, Protocol, SamplerConfig};

@@ -149,3 +149,92 @@ where
         writeln!(writer, "{text}")
     }
 }
+
+/// The readable line format (`TRACEWIRE_LOG_FORMAT=text`, the default on a
+/// terminal): `11:02:03.123  INFO target: message key=value  trace=4bf92f35
+/// span=00f067aa` — UTC time of day, level, target, message, fields, and the
+/// first 8 hex digits of the trace and span ids when a span is current (the
+/// trace browser and the terminal tree show the same ids in full).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextFormat {
+    color: bool,
+}
+
+impl TextFormat {
+    /// The format, with ANSI colours when `color`.
+    pub fn new(color: bool) -> Self {
+        Self { color }
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for TextFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let normalized = tracing_log::NormalizeEvent::normalized_metadata(event);
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        let mut timestamp = String::new();
+        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        // RFC 3339 `2026-12-01T11:02:03.123456Z`: the time of day, to the ms.
+        let time = timestamp.get(11..23).unwrap_or(&timestamp);
+
+        let mut fields = Map::new();
+        event.record(&mut JsonVisitor(&mut fields));
+        if normalized.is_some() {
+            fields.retain(|name, _| !is_log_metadata_field(name));
+        }
+        let message = match fields.remove("message") {
+            Some(Value::String(s)) => s,
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        let level = meta.level();
+        let (paint, reset) = match (self.color, *level) {
+            (false, _) => ("", ""),
+            (true, tracing::Level::ERROR) => ("\x1b[31m", "\x1b[0m"),
+            (true, tracing::Level::WARN) => ("\x1b[33m", "\x1b[0m"),
+            (true, tracing::Level::INFO) => ("\x1b[32m", "\x1b[0m"),
+            (true, _) => ("\x1b[2m", "\x1b[0m"),
+        };
+        let dim = |text: &str| {
+            if self.color {
+                format!("\x1b[2m{text}\x1b[0m")
+            } else {
+                text.to_owned()
+            }
+        };
+        write!(
+            writer,
+            "{}  {paint}{:>5}{reset} {}: {message}",
+            dim(time),
+            level.as_str(),
+            dim(meta.target())
+        )?;
+        for (name, value) in &fields {
+            match value {
+                Value::String(s) => write!(writer, " {name}={s}")?,
+                other => write!(writer, " {name}={other}")?,
+            }
+        }
+        if let Some((trace_id, span_id, _)) = current_trace_fields() {
+            let short = |id: &str| id.get(..8).unwrap_or(id).to_owned();
+            write!(
+                writer,
+                "  {}",
+                dim(&format!(
+                    "trace={} span={}",
+                    short(&trace_id),
+                    short(&span_id)
+                ))
+            )?;
+        }
+        writeln!(writer)
+    }
+}

@@ -123,6 +123,30 @@ async fn respond(mut stream: tokio::net::TcpStream, exposition: Option<Arc<Expos
         .filter_map(|l| l.split_once(':'))
         .find(|(k, _)| k.trim().eq_ignore_ascii_case("accept"))
         .map(|(_, v)| v.trim().to_owned());
+    if request_line.starts_with("GET ") {
+        // The trace browser, when on, shares this admin listener.
+        if let Some(page) = crate::view::respond(path) {
+            let mut head = format!(
+                "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n",
+                page.status,
+                match page.status {
+                    200 => "OK",
+                    400 => "Bad Request",
+                    _ => "Not Found",
+                },
+                page.content_type,
+                page.body.len()
+            );
+            for (name, value) in page.headers {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+            head.push_str("\r\n");
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(&page.body).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
+    }
     let (status, content_type, body) = if request_line.starts_with("GET ")
         && (path == "/metrics" || path.starts_with("/metrics?"))
     {

@@ -302,6 +302,13 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Turns the trace browser on or off (`TRACEWIRE_TRACE_BROWSER`): recent
+    /// traces kept in memory and served at `/_tracewire/`; see [`crate::view`].
+    pub fn trace_browser(mut self, on: bool) -> Self {
+        self.config.trace_browser = on;
+        self
+    }
+
     /// Builds everything without touching any global: the caller installs
     /// [`Telemetry::subscriber`] (or adds [`Telemetry::layers`] to its own).
     /// Exporters that cannot be built are left out with a warning.
@@ -393,11 +400,18 @@ impl TelemetryBuilder {
             Arc::clone(&totals),
         );
 
+        let trace_store = (config.trace_browser && !config.sdk_disabled).then(|| {
+            Arc::new(crate::view::TraceStore::new(
+                config.trace_browser_max_traces,
+                config.trace_browser_max_bytes,
+            ))
+        });
         let tracer_provider = pipelines::tracer_provider(
             &config,
             &resource,
             runtime.as_ref(),
             &self_metrics,
+            trace_store.clone(),
             extra_traces,
             &mut problems,
         );
@@ -423,6 +437,7 @@ impl TelemetryBuilder {
                 meter_provider,
                 logger_provider,
                 exposition,
+                trace_store,
                 runtime: Mutex::new(runtime),
                 totals,
                 writer,
@@ -459,6 +474,8 @@ struct Inner {
     meter_provider: Option<SdkMeterProvider>,
     logger_provider: Option<SdkLoggerProvider>,
     exposition: Option<Exposition>,
+    /// The trace browser's store, when it is on.
+    trace_store: Option<Arc<crate::view::TraceStore>>,
     runtime: Mutex<Option<TelemetryRuntime>>,
     totals: Arc<Totals>,
     writer: WriterFactory,
@@ -601,6 +618,15 @@ impl Telemetry {
                     .with_writer(writer)
                     .boxed(),
             ),
+            LogFormat::Text => layers.push(
+                tracing_subscriber::fmt::layer()
+                    .event_format(crate::logging::TextFormat::new(
+                        std::io::IsTerminal::is_terminal(&std::io::stdout())
+                            && std::env::var_os("NO_COLOR").is_none(),
+                    ))
+                    .with_writer(writer)
+                    .boxed(),
+            ),
             LogFormat::Pretty => layers.push(
                 tracing_subscriber::fmt::layer()
                     .pretty()
@@ -623,6 +649,14 @@ impl Telemetry {
                     .boxed(),
             );
             layers.push(self.inner.instrument_error_type.clone().boxed());
+        }
+        if let Some(store) = &self.inner.trace_store {
+            layers.push(
+                crate::view::CaptureLogs {
+                    store: Arc::clone(store),
+                }
+                .boxed(),
+            );
         }
         if let Some(lp) = &self.inner.logger_provider {
             let bridge = opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(
@@ -662,6 +696,7 @@ impl Telemetry {
         global::set_text_map_propagator(propagation::composite(&config.propagators));
         crate::metrics::set_exemplar_filter(config.exemplar_filter);
         crate::prometheus::set_active(self.inner.exposition.clone());
+        crate::view::set_active(self.inner.trace_store.clone());
         if let Some(tp) = &self.inner.tracer_provider {
             global::set_tracer_provider(tp.clone());
         }

@@ -103,7 +103,7 @@ pub(super) fn meter_provider(
                     None => {}
                 },
                 #[cfg(feature = "console")]
-                ExporterKind::Console => {
+                ExporterKind::Console | ExporterKind::ConsoleRaw => {
                     builder = builder.with_reader(
                         PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default())
                             .with_interval(config.metric_export_interval)
@@ -111,7 +111,9 @@ pub(super) fn meter_provider(
                     );
                 }
                 #[cfg(not(feature = "console"))]
-                ExporterKind::Console => problems.fail("metrics", console_not_compiled()),
+                ExporterKind::Console | ExporterKind::ConsoleRaw => {
+                    problems.fail("metrics", console_not_compiled())
+                }
             }
         }
         for extra in extra_metrics {
@@ -128,6 +130,7 @@ pub(super) fn tracer_provider(
     resource: &Resource,
     runtime: Option<&TelemetryRuntime>,
     self_metrics: &SelfMetrics,
+    trace_store: Option<std::sync::Arc<crate::view::TraceStore>>,
     extra_traces: Vec<ExtraTraces>,
     problems: &mut Problems,
 ) -> Option<SdkTracerProvider> {
@@ -164,8 +167,10 @@ pub(super) fn tracer_provider(
                         None => {}
                     }
                 }
+                // The tree printer: see the view processor below.
+                ExporterKind::Console => {}
                 #[cfg(feature = "console")]
-                ExporterKind::Console => {
+                ExporterKind::ConsoleRaw => {
                     builder = builder.with_span_processor(counted_batch(
                         opentelemetry_stdout::SpanExporter::default(),
                         config.span_batch,
@@ -175,9 +180,27 @@ pub(super) fn tracer_provider(
                     ));
                 }
                 #[cfg(not(feature = "console"))]
-                ExporterKind::Console => problems.fail("traces", console_not_compiled()),
+                ExporterKind::ConsoleRaw => problems.fail("traces", console_not_compiled()),
                 ExporterKind::Prometheus => {}
             }
+        }
+        let tree = config
+            .traces_exporters
+            .contains(&ExporterKind::Console)
+            .then(|| {
+                let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
+                    && std::env::var_os("NO_COLOR").is_none();
+                crate::view::ConsoleTree::start(
+                    Box::new(std::io::stdout()),
+                    crate::view::Style { color },
+                )
+            });
+        if tree.is_some() || trace_store.is_some() {
+            builder = builder.with_span_processor(crate::view::ViewProcessor::new(
+                trace_store,
+                tree,
+                config.limits.span_attribute_value_length,
+            ));
         }
         if !config.baggage_span_attributes.is_empty() {
             builder = builder.with_span_processor(crate::baggage_spans::BaggageSpanProcessor::new(
@@ -224,7 +247,7 @@ pub(super) fn logger_provider(
                     }
                 }
                 #[cfg(feature = "console")]
-                ExporterKind::Console => {
+                ExporterKind::Console | ExporterKind::ConsoleRaw => {
                     builder = builder.with_log_processor(counted_log_batch(
                         opentelemetry_stdout::LogExporter::default(),
                         config.log_batch,
@@ -234,7 +257,9 @@ pub(super) fn logger_provider(
                     any = true;
                 }
                 #[cfg(not(feature = "console"))]
-                ExporterKind::Console => problems.fail("logs", console_not_compiled()),
+                ExporterKind::Console | ExporterKind::ConsoleRaw => {
+                    problems.fail("logs", console_not_compiled())
+                }
                 ExporterKind::Prometheus => {}
             }
         }
