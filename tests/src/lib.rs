@@ -42,10 +42,10 @@ pub fn require_tool(tool: &str, test: &str) -> Option<PathBuf> {
     if found.is_none() {
         assert!(
             !in_ci(),
-            "{tool} is required for {test} (CI=true): install it (apt-get install prometheus)"
+            "{tool} is required for {test} (CI=true): install it (its Debian package: prometheus, chromium, …)"
         );
         eprintln!(
-            "\n*** SKIPPED {test}: `{tool}` is not installed (apt-get install prometheus) ***\n"
+            "\n*** SKIPPED {test}: `{tool}` is not installed (apt-get install its package) ***\n"
         );
     }
     found

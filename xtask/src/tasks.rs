@@ -67,10 +67,18 @@ pub fn test(extra: &[String]) -> Result<(), String> {
         }
         env.push((service.env, url));
     }
-    for tool in ["promtool", "prometheus"] {
+    for (tool, package, test) in [
+        ("promtool", "prometheus", "tests/tests/prometheus.rs"),
+        ("prometheus", "prometheus", "tests/tests/prometheus.rs"),
+        (
+            "chromium",
+            "chromium",
+            "tests/tests/demo.rs (the trace browser page)",
+        ),
+    ] {
         if !on_path(tool) {
             missing.push(format!(
-                "`{tool}` (apt-get install prometheus), used by tests/tests/prometheus.rs"
+                "`{tool}` (apt-get install {package}), used by {test}"
             ));
         }
     }

@@ -50,27 +50,84 @@ mod future;
 mod layer;
 mod recent;
 mod request;
+#[cfg(feature = "serve")]
+mod serve;
 mod service;
 mod settings;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::{DEFAULT_EXCLUDED_PATHS, ServerTelemetryLayer};
+#[cfg(feature = "serve")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
+pub use serve::{serve, serve_until, shutdown_signal};
 pub use service::ServerTelemetry;
 
 /// Adds tracewire to a router in one call.
 pub trait InstrumentAll {
-    /// Serves `GET /metrics` (Prometheus) and wraps every route, the fallback
+    /// Serves `GET /metrics` (Prometheus) and — when the trace browser is on
+    /// (`TRACEWIRE_TRACE_BROWSER=true`, read by `tracewire::init`, which must
+    /// run first) — `GET /_tracewire/`, and wraps every route, the fallback
     /// included, in [`ServerTelemetryLayer::new`] with the default exclusions
     /// ([`DEFAULT_EXCLUDED_PATHS`]). Call it after adding the routes. If the
     /// router already serves `/metrics`, add the layer yourself instead.
+    ///
+    /// For a router that faces the public, use
+    /// [`instrument_routes`](Self::instrument_routes) and let the standalone
+    /// admin listener (`OTEL_METRICS_EXPORTER=prometheus`, on
+    /// `OTEL_EXPORTER_PROMETHEUS_HOST:PORT`) serve both pages instead.
     fn instrument_all(self) -> Self;
+
+    /// Only the layer: every route traced and measured, nothing served —
+    /// neither `/metrics` nor the trace browser.
+    fn instrument_routes(self) -> Self;
 }
 
 impl<S: Clone + Send + Sync + 'static> InstrumentAll for axum::Router<S> {
     fn instrument_all(self) -> Self {
-        self.route("/metrics", axum::routing::get(metrics_handler))
-            .layer(ServerTelemetryLayer::new())
+        let router = self.route("/metrics", axum::routing::get(metrics_handler));
+        let router = if tracewire::view::is_enabled() {
+            router
+                .route("/_tracewire/", axum::routing::get(trace_browser_handler))
+                .route(
+                    "/_tracewire/{*path}",
+                    axum::routing::get(trace_browser_handler),
+                )
+        } else {
+            router
+        };
+        router.layer(ServerTelemetryLayer::new())
+    }
+
+    fn instrument_routes(self) -> Self {
+        self.layer(ServerTelemetryLayer::new())
+    }
+}
+
+/// An axum handler for the trace browser (`/_tracewire/` and everything
+/// under it); 404 while the browser is off. Mount it yourself as
+/// `.route("/_tracewire/{*path}", get(trace_browser_handler))` (and the same
+/// for `/_tracewire/`) when not using [`InstrumentAll::instrument_all`].
+pub async fn trace_browser_handler(uri: http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    match tracewire::view::respond(path) {
+        Some(page) => {
+            let mut response = (
+                http::StatusCode::from_u16(page.status).unwrap_or(http::StatusCode::NOT_FOUND),
+                [(http::header::CONTENT_TYPE, page.content_type)],
+                page.body,
+            )
+                .into_response();
+            for (name, value) in page.headers {
+                response.headers_mut().insert(
+                    http::HeaderName::from_static(name),
+                    http::HeaderValue::from_static(value),
+                );
+            }
+            response
+        }
+        None => http::StatusCode::NOT_FOUND.into_response(),
     }
 }
 

@@ -48,7 +48,12 @@ where
     }
 
     fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
-        if self.settings.excluded.iter().any(|p| p == req.uri().path()) {
+        let path = req.uri().path();
+        // The trace browser's own page and API are never traced: browsing
+        // would fill the list it shows.
+        if path.starts_with(tracewire::view::PREFIX)
+            || self.settings.excluded.iter().any(|p| p == path)
+        {
             return ResponseFuture::passthrough(self.inner.call(req));
         }
         let flight = InFlight::start(&self.settings, &req);

@@ -65,7 +65,7 @@ pub use errors::{
     PANIC_ERROR_TYPE, install_panic_hook, panic_hook_installed, record_error, record_error_as,
 };
 pub use export::accounting::PipelineStats;
-pub use telemetry::{BoxedLayer, Telemetry, TelemetryBuilder, active_sampler, sdk_tracer};
+pub use telemetry::{BoxedLayer, Telemetry, TelemetryBuilder, active_sampler, flush, sdk_tracer};
 pub use views::View;
 
 /// The pinned `opentelemetry` API crate.

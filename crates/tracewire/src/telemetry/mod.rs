@@ -59,6 +59,7 @@ pub struct TelemetryBuilder {
     extra_traces: Vec<ExtraTraces>,
     extra_logs: Vec<Extra<LoggerProviderBuilder>>,
     extra_metrics: Vec<Extra<MeterProviderBuilder>>,
+    console_writer: Option<crate::view::Sink>,
 }
 
 impl fmt::Debug for TelemetryBuilder {
@@ -89,6 +90,7 @@ impl TelemetryBuilder {
             extra_traces: Vec::new(),
             extra_logs: Vec::new(),
             extra_metrics: Vec::new(),
+            console_writer: None,
         }
     }
 
@@ -302,6 +304,14 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Where the console trace tree (`OTEL_TRACES_EXPORTER=console`) is
+    /// written instead of stdout (colour stays off unless stdout is a
+    /// terminal). Whole trees are written in one call each.
+    pub fn console_writer<W: std::io::Write + Send + 'static>(mut self, writer: W) -> Self {
+        self.console_writer = Some(Box::new(writer));
+        self
+    }
+
     /// Turns the trace browser on or off (`TRACEWIRE_TRACE_BROWSER`): recent
     /// traces kept in memory and served at `/_tracewire/`; see [`crate::view`].
     pub fn trace_browser(mut self, on: bool) -> Self {
@@ -345,6 +355,7 @@ impl TelemetryBuilder {
             extra_traces,
             extra_logs,
             extra_metrics,
+            console_writer,
         } = self;
         let mut problems = pipelines::Problems::new(config.warnings().to_vec());
 
@@ -412,6 +423,7 @@ impl TelemetryBuilder {
             runtime.as_ref(),
             &self_metrics,
             trace_store.clone(),
+            console_writer,
             extra_traces,
             &mut problems,
         );
@@ -494,7 +506,39 @@ struct Inner {
     warnings: Mutex<Vec<String>>,
 }
 
+/// The telemetry `init` installed, for [`flush`] (weak: dropping the guard
+/// still shuts it down).
+static INSTALLED: std::sync::RwLock<Option<std::sync::Weak<Inner>>> = std::sync::RwLock::new(None);
+
+/// Exports everything the installed telemetry (the one [`init`](crate::init)
+/// returned) has buffered, without stopping it; nothing when none is
+/// installed or it was dropped. Servers call it after their last response
+/// (`tracewire_axum::serve` does).
+pub fn flush() {
+    let inner = INSTALLED
+        .read()
+        .ok()
+        .and_then(|installed| installed.as_ref().and_then(std::sync::Weak::upgrade));
+    if let Some(inner) = inner {
+        if !inner.shut_down.load(Ordering::Acquire) {
+            inner.force_flush();
+        }
+    }
+}
+
 impl Inner {
+    fn force_flush(&self) {
+        if let Some(tp) = &self.tracer_provider {
+            let _ = tp.force_flush();
+        }
+        if let Some(lp) = &self.logger_provider {
+            let _ = lp.force_flush();
+        }
+        if let Some(mp) = &self.meter_provider {
+            let _ = mp.force_flush();
+        }
+    }
+
     /// Stops traces, then logs, then metrics, each with what is left of
     /// `deadline`, then the export runtime.
     fn stop_pipelines(&self, deadline: Instant) {
@@ -697,6 +741,9 @@ impl Telemetry {
         crate::metrics::set_exemplar_filter(config.exemplar_filter);
         crate::prometheus::set_active(self.inner.exposition.clone());
         crate::view::set_active(self.inner.trace_store.clone());
+        if let Ok(mut installed) = INSTALLED.write() {
+            *installed = Some(Arc::downgrade(&self.inner));
+        }
         if let Some(tp) = &self.inner.tracer_provider {
             global::set_tracer_provider(tp.clone());
         }
@@ -796,15 +843,7 @@ impl Telemetry {
 
     /// Exports everything buffered so far, without stopping.
     pub fn force_flush(&self) {
-        if let Some(tp) = &self.inner.tracer_provider {
-            let _ = tp.force_flush();
-        }
-        if let Some(lp) = &self.inner.logger_provider {
-            let _ = lp.force_flush();
-        }
-        if let Some(mp) = &self.inner.meter_provider {
-            let _ = mp.force_flush();
-        }
+        self.inner.force_flush();
     }
 
     /// Flushes and stops traces, then logs, then metrics, returning within the

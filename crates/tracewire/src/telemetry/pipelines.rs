@@ -131,6 +131,7 @@ pub(super) fn tracer_provider(
     runtime: Option<&TelemetryRuntime>,
     self_metrics: &SelfMetrics,
     trace_store: Option<std::sync::Arc<crate::view::TraceStore>>,
+    console_writer: Option<crate::view::Sink>,
     extra_traces: Vec<ExtraTraces>,
     problems: &mut Problems,
 ) -> Option<SdkTracerProvider> {
@@ -191,7 +192,7 @@ pub(super) fn tracer_provider(
                 let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
                     && std::env::var_os("NO_COLOR").is_none();
                 crate::view::ConsoleTree::start(
-                    Box::new(std::io::stdout()),
+                    console_writer.unwrap_or_else(|| Box::new(std::io::stdout())),
                     crate::view::Style { color },
                 )
             });

@@ -18,6 +18,10 @@ use opentelemetry::trace::TraceId;
 use super::record::FinishedSpan;
 use super::tree::{self, Axis, Style};
 
+/// A trace whose root has ended is printed once no span of it arrived for
+/// this long, so that work it handed to a queue in this process usually
+/// joins the same tree.
+const ROOT_QUIET: Duration = Duration::from_millis(150);
 /// A trace whose local root (its parent in another process) has ended is
 /// printed once no span of it arrived for this long: the caller's other
 /// spans in this process, if any, end just after.
@@ -110,7 +114,9 @@ impl Printer {
                 let quiet = now.saturating_duration_since(p.last);
                 if self.printed.contains_key(id) {
                     (quiet >= LATE_QUIET).then_some((p.first, *id, None))
-                } else if p.root_ended || (p.local_root_ended && quiet >= LOCAL_ROOT_QUIET) {
+                } else if (p.root_ended && quiet >= ROOT_QUIET)
+                    || (p.local_root_ended && quiet >= LOCAL_ROOT_QUIET)
+                {
                     Some((p.first, *id, None))
                 } else if now.saturating_duration_since(p.first) >= self.unfinished_after {
                     Some((p.first, *id, Some("unfinished")))

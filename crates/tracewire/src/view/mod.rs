@@ -38,7 +38,7 @@ pub use api::{PREFIX, Response};
 pub use record::set_thread_service;
 pub use store::{DEFAULT_MAX_BYTES, DEFAULT_MAX_TRACES};
 
-pub(crate) use console::ConsoleTree;
+pub(crate) use console::{ConsoleTree, Sink};
 pub(crate) use logs::CaptureLogs;
 pub(crate) use record::FinishedSpan;
 pub(crate) use store::TraceStore;

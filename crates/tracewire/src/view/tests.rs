@@ -170,7 +170,12 @@ fn a_finished_trace_prints_as_one_tree_when_its_root_ends() {
         out.push_str(&printer.add(s, now));
     }
     assert_eq!(out, "", "nothing is printed from inside add");
-    assert_eq!(printer.due(now), ORDER_TREE);
+    assert_eq!(
+        printer.due(now + Duration::from_millis(100)),
+        "",
+        "a moment for queued work"
+    );
+    assert_eq!(printer.due(now + Duration::from_millis(150)), ORDER_TREE);
     assert_eq!(
         printer.due(now + Duration::from_secs(60)),
         "",
@@ -185,7 +190,7 @@ fn a_late_span_prints_under_a_continuation_line_on_the_same_axis() {
     for s in order_trace() {
         printer.add(s, now);
     }
-    printer.due(now);
+    assert!(!printer.due(now + Duration::from_millis(150)).is_empty());
     let late = span(
         TRACE,
         6,
@@ -261,7 +266,7 @@ fn colour_only_when_asked() {
     for s in order_trace() {
         printer.add(s, now);
     }
-    let text = printer.due(now);
+    let text = printer.due(now + Duration::from_secs(1));
     assert!(text.contains("\x1b[31merror\x1b[0m"), "{text}");
 }
 
@@ -421,4 +426,53 @@ fn the_api_lists_filters_and_shows_one_trace() {
     );
     assert_eq!(page.content_type, "text/html; charset=utf-8");
     assert!(String::from_utf8_lossy(&page.body).contains("<script>"));
+}
+
+#[test]
+fn a_parent_cycle_neither_loops_nor_overflows() {
+    let spans = vec![
+        span(
+            TRACE,
+            1,
+            2,
+            false,
+            "a",
+            SpanKind::Internal,
+            "svc",
+            0,
+            2,
+            false,
+            vec![],
+        ),
+        span(
+            TRACE,
+            2,
+            1,
+            false,
+            "b",
+            SpanKind::Internal,
+            "svc",
+            0,
+            1,
+            false,
+            vec![],
+        ),
+        span(
+            TRACE,
+            3,
+            3,
+            false,
+            "self",
+            SpanKind::Internal,
+            "svc",
+            0,
+            1,
+            false,
+            vec![],
+        ),
+    ];
+    let refs: Vec<&FinishedSpan> = spans.iter().collect();
+    let axis = super::tree::Axis::of(&refs);
+    let lines = super::tree::lines(&refs, &axis, Style { color: false }, "");
+    assert_eq!(lines.len(), 3, "{lines:#?}");
 }

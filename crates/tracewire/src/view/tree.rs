@@ -152,45 +152,50 @@ pub(crate) fn lines(
         by_start(list);
     }
 
-    // (prefix, span index) in print order, depth first.
+    // (prefix, span index) in print order, depth first, with an explicit
+    // stack: span data comes from other processes, and a parent cycle (or a
+    // span that names itself as parent) must neither loop nor recurse
+    // without bound. Spans only reachable through a cycle print as roots.
     let mut rows: Vec<(String, usize)> = Vec::new();
-    fn walk(
-        index: usize,
-        prefix: String,
-        child_prefix: String,
-        spans: &[&FinishedSpan],
-        children: &HashMap<SpanId, Vec<usize>>,
-        rows: &mut Vec<(String, usize)>,
-    ) {
+    let mut shown = vec![false; spans.len()];
+    let mut stack: Vec<(usize, String, String)> = Vec::new();
+    let mut next_root = 0;
+    loop {
+        let Some((index, prefix, child_prefix)) = stack.pop() else {
+            let root = roots
+                .get(next_root)
+                .copied()
+                .or_else(|| shown.iter().position(|s| !s));
+            match root {
+                Some(root) => {
+                    next_root += 1;
+                    stack.push((root, indent.to_owned(), indent.to_owned()));
+                    continue;
+                }
+                None => break,
+            }
+        };
+        if shown[index] {
+            continue;
+        }
+        shown[index] = true;
         rows.push((prefix, index));
         if let Some(kids) = children.get(&spans[index].data.span_context.span_id()) {
-            for (n, &kid) in kids.iter().enumerate() {
+            let kids: Vec<usize> = kids.iter().copied().filter(|&k| !shown[k]).collect();
+            for (n, &kid) in kids.iter().enumerate().rev() {
                 let last = n + 1 == kids.len();
                 let (branch, next) = if last {
                     ("└─ ", "   ")
                 } else {
                     ("├─ ", "│  ")
                 };
-                walk(
+                stack.push((
                     kid,
                     format!("{child_prefix}{branch}"),
                     format!("{child_prefix}{next}"),
-                    spans,
-                    children,
-                    rows,
-                );
+                ));
             }
         }
-    }
-    for &root in &roots {
-        walk(
-            root,
-            indent.to_owned(),
-            indent.to_owned(),
-            spans,
-            &children,
-            &mut rows,
-        );
     }
 
     let label = |(prefix, i): &(String, usize)| format!("{prefix}{}", spans[*i].data.name);
