@@ -50,10 +50,8 @@ async fn main() {
     let addr = example_support::listen_addr("127.0.0.1:5000");
     let listener = example_support::bind(addr).await;
 
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(example_support::shutdown_signal())
-        .await
-    {
+    // Peer address on the span, graceful shutdown on SIGTERM/Ctrl-C, flush.
+    if let Err(e) = tracewire_axum::serve(listener, app).await {
         eprintln!("server error: {e}");
     }
     telemetry.shutdown();

@@ -74,17 +74,16 @@ pub async fn open() -> (Queue, Consumer, String) {
         }
     }
     let (sender, receiver) = futures_channel::mpsc::unbounded::<apalis_core::task::Task<Job>>();
-    let sender = Box::new(
-        sender.sink_map_err(|e| apalis_core::backend::memory::MemoryStorageError::SendError(e)),
-    )
-        as Box<
-            dyn futures_util::Sink<
-                    apalis_core::task::Task<Job>,
-                    Error = apalis_core::backend::memory::MemoryStorageError,
-                > + Send
-                + Sync
-                + Unpin,
-        >;
+    let sender =
+        Box::new(sender.sink_map_err(apalis_core::backend::memory::MemoryStorageError::SendError))
+            as Box<
+                dyn futures_util::Sink<
+                        apalis_core::task::Task<Job>,
+                        Error = apalis_core::backend::memory::MemoryStorageError,
+                    > + Send
+                    + Sync
+                    + Unpin,
+            >;
     let sink = MemorySink::new(Arc::new(futures_util::lock::Mutex::new(sender)));
     let producer = MemoryStorage::new_with(sink.clone(), futures_util::stream::empty().boxed());
     let consumer = MemoryStorage::new_with(sink, receiver.boxed());

@@ -42,7 +42,7 @@ impl Progress {
             state.errors = errors;
             if self.terminal {
                 self.draw(&mut state);
-            } else if done % 10 == 0 || done == state.total {
+            } else if done.is_multiple_of(10) || done == state.total {
                 eprintln!("traffic: {done}/{} orders, {errors} errors", state.total);
             }
         }

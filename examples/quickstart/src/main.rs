@@ -51,10 +51,8 @@ async fn main() {
     let addr = example_support::listen_addr("127.0.0.1:3000");
     let listener = example_support::bind(addr).await;
 
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(example_support::shutdown_signal())
-        .await
-    {
+    // Peer address on the span, graceful shutdown on SIGTERM/Ctrl-C, flush.
+    if let Err(e) = tracewire_axum::serve(listener, app).await {
         tracing::error!("server error: {e}");
     }
     tracing::info!("shutting down");

@@ -216,7 +216,7 @@ async fn main() {
 
     let listener = example_support::bind(example_support::listen_addr("127.0.0.1:3000")).await;
     let mut server_stopped = stopped;
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = tracewire_axum::serve_until(listener, app, async move {
         let _ = server_stopped.wait_for(|stop| *stop).await;
     });
     let signal = async move {
@@ -224,7 +224,7 @@ async fn main() {
         tracing::info!("shutting down: finishing in-flight jobs");
         let _ = stop.send(true);
     };
-    let (served, worked, ()) = tokio::join!(server.into_future(), worker, signal);
+    let (served, worked, ()) = tokio::join!(server, worker, signal);
     if let Err(e) = served {
         tracing::error!("server error: {e}");
     }

@@ -422,8 +422,10 @@ impl TelemetryBuilder {
             &resource,
             runtime.as_ref(),
             &self_metrics,
-            trace_store.clone(),
-            console_writer,
+            pipelines::LocalViews {
+                store: trace_store.clone(),
+                console_writer,
+            },
             extra_traces,
             &mut problems,
         );

@@ -123,6 +123,14 @@ pub(super) fn meter_provider(
     }
 }
 
+/// What the local views (terminal tree, trace browser) need from the builder.
+pub(super) struct LocalViews {
+    /// The trace browser's store, when it is on.
+    pub(super) store: Option<std::sync::Arc<crate::view::TraceStore>>,
+    /// Where the terminal tree goes instead of stdout.
+    pub(super) console_writer: Option<crate::view::Sink>,
+}
+
 /// The tracer provider: sampler, limits, a counted batch processor per
 /// exporter, and the caller's own processors.
 pub(super) fn tracer_provider(
@@ -130,8 +138,7 @@ pub(super) fn tracer_provider(
     resource: &Resource,
     runtime: Option<&TelemetryRuntime>,
     self_metrics: &SelfMetrics,
-    trace_store: Option<std::sync::Arc<crate::view::TraceStore>>,
-    console_writer: Option<crate::view::Sink>,
+    views: LocalViews,
     extra_traces: Vec<ExtraTraces>,
     problems: &mut Problems,
 ) -> Option<SdkTracerProvider> {
@@ -192,13 +199,15 @@ pub(super) fn tracer_provider(
                 let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
                     && std::env::var_os("NO_COLOR").is_none();
                 crate::view::ConsoleTree::start(
-                    console_writer.unwrap_or_else(|| Box::new(std::io::stdout())),
+                    views
+                        .console_writer
+                        .unwrap_or_else(|| Box::new(std::io::stdout())),
                     crate::view::Style { color },
                 )
             });
-        if tree.is_some() || trace_store.is_some() {
+        if tree.is_some() || views.store.is_some() {
             builder = builder.with_span_processor(crate::view::ViewProcessor::new(
-                trace_store,
+                views.store,
                 tree,
                 config.limits.span_attribute_value_length,
             ));

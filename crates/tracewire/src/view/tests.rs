@@ -430,7 +430,7 @@ fn the_api_lists_filters_and_shows_one_trace() {
 
 #[test]
 fn a_parent_cycle_neither_loops_nor_overflows() {
-    let spans = vec![
+    let spans = [
         span(
             TRACE,
             1,
