@@ -23,6 +23,10 @@ const STACKS: &[(&str, &str)] = &[
     ),
     ("tracewire", "tracewire, 100% sampled, batch → discard"),
     ("tracewire-1pct", "tracewire, 1% sampled"),
+    (
+        "tracewire-browser",
+        "tracewire, 100% sampled, batch → discard, trace browser on",
+    ),
     ("tracewire-metrics", "tracewire, metrics only"),
     (
         "outer",
@@ -234,6 +238,12 @@ fn ratio(value: Option<f64>, base: Option<f64>) -> String {
 
 pub fn http(root: &Path, args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
+    // `--only a,b`: those stacks (the bare route is always measured: it is the base).
+    let only: Option<Vec<&str>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| list.split(',').collect());
     let seconds = if quick { 3 } else { 10 };
     let (n1, n2) = if quick {
         (200u64, 1200u64)
@@ -266,6 +276,9 @@ pub fn http(root: &Path, args: &[String]) -> Result<(), String> {
 
     let mut rows = Vec::new();
     for (stack, label) in STACKS {
+        if *stack != "bare" && only.as_ref().is_some_and(|only| !only.contains(stack)) {
+            continue;
+        }
         eprintln!("xtask: bench {stack}");
         let small = callgrind(&bin, stack, n1, &otlp);
         let big = callgrind(&bin, stack, n2, &otlp);

@@ -27,7 +27,7 @@ tasks:
   fuzz [--cases N] [--seed S] [--only TARGET]
           10^6 generated and mutated inputs (default) for traceparent, tracestate, baggage,
           OTEL_* parsing, the SQL and the Redis sanitizers: no panic, bounded output, round trips
-  bench http [--quick]
+  bench http [--quick] [--only STACK,…]
           instructions and allocations per request (callgrind) and a pinned wrk load run,
           our layer vs the bare router and the peer stacks, as ratios (needs valgrind, wrk)
 ";

@@ -133,9 +133,9 @@ fn stack(name: &str) -> (Router, Keep) {
         // A layer that does nothing: what wrapping a route costs in axum
         // itself (boxed futures), paid by every layered stack below.
         "noop-layer" => (route().layer(tower::util::MapResponseLayer::new(|r: axum::response::Response| r)), Keep::Nothing),
-        "tracewire" | "tracewire-1pct" => {
+        "tracewire" | "tracewire-1pct" | "tracewire-browser" => {
             // Installed first: the layer takes the tracer `init` installs.
-            let keep = tracewire_init(if name == "tracewire" { 1.0 } else { 0.01 });
+            let keep = tracewire_init(if name == "tracewire-1pct" { 0.01 } else { 1.0 }, name == "tracewire-browser");
             (route().layer(tracewire_axum::ServerTelemetryLayer::new()), keep)
         }
         "tracewire-metrics" => {
@@ -196,8 +196,9 @@ fn stack(name: &str) -> (Router, Keep) {
 
 /// Configured the way a user would: tracewire's init, with the spans going
 /// to a discarding exporter through the batch processor.
-fn tracewire_init(ratio: f64) -> Keep {
+fn tracewire_init(ratio: f64, trace_browser: bool) -> Keep {
     let mut config = tracewire::Config::default();
+    config.trace_browser = trace_browser;
     config.sampler = if ratio >= 1.0 {
         tracewire::SamplerConfig::ParentBasedAlwaysOn
     } else {
@@ -226,7 +227,7 @@ fn outer(name: &str) -> Option<(OuterService, Keep)> {
         "outer-1pct" => 0.01,
         _ => return None,
     };
-    let keep = tracewire_init(ratio);
+    let keep = tracewire_init(ratio, false);
     let service = tower::ServiceBuilder::new()
         .map_response(to_axum_response as fn(_) -> _)
         .layer(tracewire_axum::ServerTelemetryLayer::new())

@@ -81,15 +81,17 @@ impl Axis {
     }
 }
 
-/// `1.23 ms`, `845 µs`, `2.50 s`.
+/// `1.23 ms`, `845 µs`, `2.50 s`, `420 ns`.
 pub(crate) fn format_duration(nanos: u64) -> String {
     let ns = nanos as f64;
     if nanos >= 1_000_000_000 {
         format!("{:.2} s", ns / 1e9)
     } else if nanos >= 1_000_000 {
         format!("{:.2} ms", ns / 1e6)
-    } else {
+    } else if nanos >= 1_000 {
         format!("{:.0} µs", ns / 1e3)
+    } else {
+        format!("{nanos} ns")
     }
 }
 
