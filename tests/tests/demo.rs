@@ -272,6 +272,10 @@ fn the_trace_browser_page_renders_in_chromium() {
         "and error"
     );
     assert!(list.contains("POST /checkout"));
+    assert!(
+        list.contains("class=\"mono exemplar-trace\" href=\"/_tracewire/traces/"),
+        "metric exemplars link to their traces:\n{list}"
+    );
 
     let errors = rendered_dom(&chromium, &format!("{base}?status=error"));
     assert!(errors.matches("class=\"trace-row\"").count() > 0);

@@ -98,3 +98,59 @@ fn app_terminate_and_collect(
     check(&lines);
     app.terminate()
 }
+
+/// The trace browser, on: mounted on the router by `instrument_all`, and
+/// served by the standalone admin listener beside `/metrics`.
+#[test]
+fn the_trace_browser_is_served_on_the_router_and_the_admin_listener() {
+    let admin_port = tracewire_e2e::free_port();
+    let admin_port_text = admin_port.to_string();
+    let app = Example::start(
+        "quickstart",
+        &[
+            ("TRACEWIRE_TRACE_BROWSER", "true"),
+            ("OTEL_METRICS_EXPORTER", "prometheus"),
+            ("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1"),
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", &admin_port_text),
+            ("TRACEWIRE_LOG_FORMAT", "off"),
+        ],
+    );
+    let response = http_get(
+        app.addr,
+        "/hello/ada",
+        &[("traceparent", &format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))],
+    );
+    assert_eq!(response.status, 200);
+    let admin: std::net::SocketAddr = format!("127.0.0.1:{admin_port}").parse().unwrap();
+    for addr in [app.addr, admin] {
+        let listed = tracewire_e2e::wait_for(std::time::Duration::from_secs(5), || {
+            let list = http_get(addr, "/_tracewire/api/traces", &[]);
+            assert_eq!(list.status, 200, "{addr}: {}", list.body);
+            let list: serde_json::Value = serde_json::from_str(&list.body).unwrap();
+            list["traces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["trace_id"] == TRACE_ID)
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("{addr} lists the request's trace"));
+        assert_eq!(listed["root_name"], "GET /hello/{name}");
+        let page = http_get(addr, &format!("/_tracewire/traces/{TRACE_ID}"), &[]);
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("<script>"));
+        assert!(
+            page.headers
+                .iter()
+                .any(|(k, v)| k == "content-type" && v == "text/html; charset=utf-8"),
+            "{:?}",
+            page.headers
+        );
+    }
+    // Browsing is not traced: the list holds the one request only.
+    let list = http_get(app.addr, "/_tracewire/api/traces", &[]);
+    let list: serde_json::Value = serde_json::from_str(&list.body).unwrap();
+    assert_eq!(list["traces"].as_array().unwrap().len(), 1, "{list:#}");
+    let metrics = http_get(admin, "/metrics", &[]);
+    assert_eq!(metrics.status, 200);
+}
