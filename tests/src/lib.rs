@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod receiver;
+pub mod stack;
 pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -335,6 +335,12 @@ pub struct Config {
     /// `TRACEWIRE_LOG_FORMAT`: `json`, `text`, `pretty` or `off`; unset,
     /// `text` when stdout is a terminal and `json` otherwise.
     pub log_format: LogFormat,
+    /// `TRACEWIRE_PUSHGATEWAY_URL`: push the metrics to this Prometheus
+    /// Pushgateway on shutdown (`http://host:port`).
+    pub pushgateway_url: Option<String>,
+    /// `TRACEWIRE_PUSHGATEWAY_JOB`: the pushed group's `job` (default: the
+    /// service name).
+    pub pushgateway_job: Option<String>,
     /// `TRACEWIRE_TRACE_BROWSER` (default `false`): keep recent traces in
     /// memory and serve them at `/_tracewire/` (see [`crate::view`]).
     pub trace_browser: bool,
@@ -526,6 +532,12 @@ impl Config {
                 }
             },
         };
+        let pushgateway_url = env
+            .get("TRACEWIRE_PUSHGATEWAY_URL")
+            .filter(|u| !u.is_empty());
+        let pushgateway_job = env
+            .get("TRACEWIRE_PUSHGATEWAY_JOB")
+            .filter(|j| !j.is_empty());
         let trace_browser = env.bool("TRACEWIRE_TRACE_BROWSER", false);
         let trace_browser_max_traces = env.number(
             "TRACEWIRE_TRACE_BROWSER_MAX_TRACES",
@@ -566,6 +578,8 @@ impl Config {
             sdk_log_level,
             log_filter,
             log_format,
+            pushgateway_url,
+            pushgateway_job,
             trace_browser,
             trace_browser_max_traces,
             trace_browser_max_bytes,

@@ -14,8 +14,12 @@
 //! - `tracewire_axum::metrics_handler` for axum (`instrument_all()` mounts it);
 //! - [`serve`]: a standalone listener (`OTEL_METRICS_EXPORTER=prometheus`
 //!   starts one on `OTEL_EXPORTER_PROMETHEUS_HOST:PORT`, default `localhost:9464`).
+//!
+//! A short job that nobody scrapes pushes instead: [`Pushgateway`] (on
+//! shutdown), or OTLP (the final export of `Telemetry::shutdown`).
 
 mod encode;
+mod push;
 mod reader;
 mod translate;
 
@@ -23,6 +27,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock, RwLock};
 
 pub use encode::Format;
+pub use push::Pushgateway;
 pub(crate) use reader::PullReader;
 
 /// A handle on the pull side of a meter provider.

@@ -312,6 +312,16 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Pushes the metrics to a Prometheus Pushgateway at `url`
+    /// (`http://host:port`) as group `job` when the telemetry shuts down —
+    /// for batch jobs that exit before any scrape
+    /// (`TRACEWIRE_PUSHGATEWAY_URL`, `TRACEWIRE_PUSHGATEWAY_JOB`).
+    pub fn pushgateway(mut self, url: impl Into<String>, job: impl Into<String>) -> Self {
+        self.config.pushgateway_url = Some(url.into());
+        self.config.pushgateway_job = Some(job.into());
+        self
+    }
+
     /// Turns the trace browser on or off (`TRACEWIRE_TRACE_BROWSER`): recent
     /// traces kept in memory and served at `/_tracewire/`; see [`crate::view`].
     pub fn trace_browser(mut self, on: bool) -> Self {
@@ -439,6 +449,20 @@ impl TelemetryBuilder {
             &mut problems,
         );
 
+        let pushgateway = match (&config.pushgateway_url, config.sdk_disabled) {
+            (Some(url), false) => {
+                let service = crate::resource::service_name(&resource);
+                let job = config.pushgateway_job.as_deref().unwrap_or(&service);
+                match crate::prometheus::Pushgateway::new(url, job) {
+                    Ok(pushgateway) => Some(pushgateway),
+                    Err(e) => {
+                        problems.fail("metrics", e);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let prometheus_listen = config
             .prometheus_listener
             .then(|| config.prometheus_listen.clone());
@@ -451,6 +475,7 @@ impl TelemetryBuilder {
                 meter_provider,
                 logger_provider,
                 exposition,
+                pushgateway,
                 trace_store,
                 runtime: Mutex::new(runtime),
                 totals,
@@ -488,6 +513,8 @@ struct Inner {
     meter_provider: Option<SdkMeterProvider>,
     logger_provider: Option<SdkLoggerProvider>,
     exposition: Option<Exposition>,
+    /// Where shutdown pushes the metrics, when configured.
+    pushgateway: Option<crate::prometheus::Pushgateway>,
     /// The trace browser's store, when it is on.
     trace_store: Option<Arc<crate::view::TraceStore>>,
     runtime: Mutex<Option<TelemetryRuntime>>,
@@ -554,6 +581,12 @@ impl Inner {
         }
         if let Some(lp) = &self.logger_provider {
             let _ = lp.shutdown_with_timeout(remaining());
+        }
+        if let (Some(pushgateway), Some(exposition)) = (&self.pushgateway, &self.exposition) {
+            let text = exposition.render(crate::prometheus::Format::Classic);
+            if let Err(e) = pushgateway.push(&text, remaining()) {
+                tracing::warn!(target: "tracewire", "{e}");
+            }
         }
         if let Some(mp) = &self.meter_provider {
             let _ = mp.shutdown_with_timeout(remaining());

@@ -116,6 +116,12 @@ pub(super) fn meter_provider(
                 }
             }
         }
+        // A Pushgateway push renders the same exposition a scrape would.
+        if config.pushgateway_url.is_some() && exposition.is_none() {
+            let reader = PullReader::default();
+            builder = builder.with_reader(reader.clone());
+            exposition = Some(Exposition::new(reader));
+        }
         for extra in extra_metrics {
             builder = extra(builder);
         }
