@@ -67,7 +67,8 @@ fn assert_parent(child: &Value, parent: &Value) {
 }
 
 /// Waits until a listed trace matching `pick` has its worker spans too.
-fn find_trace(addr: SocketAddr, query: &str, pick: impl Fn(&Value) -> bool) -> Value {
+fn find_trace(app: &Example, query: &str, pick: impl Fn(&Value) -> bool) -> Value {
+    let addr = app.addr;
     let mut last = Value::Null;
     wait_for(Duration::from_secs(15), || {
         last = json(addr, &format!("/_tracewire/api/traces{query}"));
@@ -82,7 +83,14 @@ fn find_trace(addr: SocketAddr, query: &str, pick: impl Fn(&Value) -> bool) -> V
                 )
             })
     })
-    .unwrap_or_else(|| panic!("no trace for {query} in {last:#}"))
+    .unwrap_or_else(|| {
+        let lines = app.stdout_lines();
+        let tail = &lines[lines.len().saturating_sub(40)..];
+        panic!(
+            "no trace for {query} in {last:#}\nthe demo's last lines:\n{}",
+            tail.join("\n")
+        )
+    })
 }
 
 #[test]
@@ -90,7 +98,7 @@ fn demo_orders_are_one_trace_across_gateway_orders_and_worker() {
     let app = demo("14");
     let gateway = app.addr;
 
-    let order = find_trace(gateway, "?status=ok&route=/checkout", |t| {
+    let order = find_trace(&app, "?status=ok&route=/checkout", |t| {
         t["services"] == serde_json::json!(["gateway", "orders", "worker"])
     });
     let spans = order["spans"].as_array().unwrap();
@@ -128,7 +136,7 @@ fn demo_orders_are_one_trace_across_gateway_orders_and_worker() {
     );
 
     // A discontinued item: SQL fails in orders, the gateway answers 502.
-    let failed = find_trace(gateway, "?status=error&route=/checkout", |t| {
+    let failed = find_trace(&app, "?status=error&route=/checkout", |t| {
         t["services"] == serde_json::json!(["gateway", "orders"])
     });
     let spans = failed["spans"].as_array().unwrap();
@@ -146,7 +154,7 @@ fn demo_orders_are_one_trace_across_gateway_orders_and_worker() {
     );
 
     // A gift card: the worker fails, retries, then dead-letters — in the trace.
-    let declined = find_trace(gateway, "?status=error", |t| {
+    let declined = find_trace(&app, "?status=error", |t| {
         t["services"] == serde_json::json!(["gateway", "orders", "worker"])
     });
     let spans = declined["spans"].as_array().unwrap();
@@ -252,7 +260,7 @@ fn the_trace_browser_page_renders_in_chromium() {
     };
     let app = demo("10");
     let base = format!("http://{}/_tracewire/", app.addr);
-    let order = find_trace(app.addr, "?status=ok&route=/checkout", |t| {
+    let order = find_trace(&app, "?status=ok&route=/checkout", |t| {
         t["services"] == serde_json::json!(["gateway", "orders", "worker"])
     });
     let listed = json(app.addr, "/_tracewire/api/traces")["traces"]
@@ -304,7 +312,7 @@ fn the_trace_browser_page_renders_in_chromium() {
     }
     assert!(page.contains("class=\"span-bar\""));
 
-    let declined = find_trace(app.addr, "?status=error", |t| {
+    let declined = find_trace(&app, "?status=error", |t| {
         t["services"] == serde_json::json!(["gateway", "orders", "worker"])
     });
     let page = rendered_dom(

@@ -141,6 +141,19 @@ impl Db {
     }
 }
 
+/// The SQLite file of this run (removed at exit by [`remove_sqlite_files`]).
+fn sqlite_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("tracewire-demo-{}.db", std::process::id()))
+}
+
+/// Removes this run's SQLite file and its WAL companions, if any.
+pub fn remove_sqlite_files() {
+    let path = sqlite_path();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
 /// A database URL without its password, for the banner.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use apalis_core::backend::memory::{MemorySink, MemoryStorage};
+use apalis_core::backend::memory::{MemorySink, MemoryStorage, MemoryStorageError};
 use apalis_core::error::BoxDynError;
+use apalis_core::task::Task;
 use apalis_core::worker::builder::WorkerBuilder;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tracewire_queue::apalis::Apalis;
@@ -73,20 +74,16 @@ pub async fn open() -> (Queue, Consumer, String) {
             }
         }
     }
-    let (sender, receiver) = futures_channel::mpsc::unbounded::<apalis_core::task::Task<Job>>();
-    let sender =
-        Box::new(sender.sink_map_err(apalis_core::backend::memory::MemoryStorageError::SendError))
-            as Box<
-                dyn futures_util::Sink<
-                        apalis_core::task::Task<Job>,
-                        Error = apalis_core::backend::memory::MemoryStorageError,
-                    > + Send
-                    + Sync
-                    + Unpin,
-            >;
-    let sink = MemorySink::new(Arc::new(futures_util::lock::Mutex::new(sender)));
-    let producer = MemoryStorage::new_with(sink.clone(), futures_util::stream::empty().boxed());
-    let consumer = MemoryStorage::new_with(sink, receiver.boxed());
+    // Producer and worker each get their own sink on one channel: apalis'
+    // memory sink locks its mutex in `poll_ready` without keeping the lock
+    // future, so a worker polling while a producer holds a shared lock would
+    // never be woken again.
+    let (sender, receiver) = futures_channel::mpsc::unbounded::<Task<Job>>();
+    let producer = MemoryStorage::new_with(
+        memory_sink(sender.clone()),
+        futures_util::stream::empty().boxed(),
+    );
+    let consumer = MemoryStorage::new_with(memory_sink(sender), receiver.boxed());
     (
         Queue::Memory {
             apalis: Apalis::default(),
@@ -96,6 +93,14 @@ pub async fn open() -> (Queue, Consumer, String) {
         Consumer::Memory(consumer),
         "in-memory apalis queue".to_owned(),
     )
+}
+
+/// An apalis memory sink of its own on `sender`'s channel.
+fn memory_sink(sender: futures_channel::mpsc::UnboundedSender<Task<Job>>) -> MemorySink<Job> {
+    let sink: Box<
+        dyn futures_util::Sink<Task<Job>, Error = MemoryStorageError> + Send + Sync + Unpin,
+    > = Box::new(sender.sink_map_err(MemoryStorageError::SendError));
+    MemorySink::new(Arc::new(futures_util::lock::Mutex::new(sink)))
 }
 
 async fn connect_redis(

@@ -215,6 +215,7 @@ fn main() {
         rt.shutdown_timeout(Duration::from_secs(5));
     }
     telemetry.shutdown();
+    db::remove_sqlite_files();
 }
 
 fn serve(
