@@ -5,12 +5,14 @@
 //! - `lint`  — `cargo fmt --check`, clippy with `-D warnings`, docs with `-D warnings`;
 //! - `ci`    — `lint`, then `test`;
 //! - `bench http` — the HTTP benchmark (callgrind + wrk), see `bench.rs`;
+//! - `stack [down]` — `deploy/` with Docker Compose, waited until healthy;
 //! - `fuzz` — generated and mutated inputs for every parser of untrusted
 //!   input (`tests/src/bin/fuzz.rs`), 10⁶ cases per target by default.
 
 mod bench;
 mod msrv;
 mod services;
+mod stack;
 mod tasks;
 
 use std::process::ExitCode;
@@ -27,6 +29,9 @@ tasks:
   fuzz [--cases N] [--seed S] [--only TARGET]
           10^6 generated and mutated inputs (default) for traceparent, tracestate, baggage,
           OTEL_* parsing, the SQL and the Redis sanitizers: no panic, bounded output, round trips
+  stack [down]
+          docker compose up deploy/ (images in deploy/.env), wait for every health check,
+          then check each service's health endpoint from the host; `down` stops it
   bench http [--quick] [--only STACK,…]
           instructions and allocations per request (callgrind) and a pinned wrk load run,
           our layer vs the bare router and the peer stacks, as ratios (needs valgrind, wrk)
@@ -39,6 +44,7 @@ fn main() -> ExitCode {
         Some("lint") => tasks::lint(),
         Some("fuzz") => tasks::fuzz(&args[1..]),
         Some("ci") => tasks::lint().and_then(|()| tasks::test(&[])),
+        Some("stack") => stack::stack(&tasks::workspace_root(), &args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("http") => bench::http(&tasks::workspace_root(), &args[2..]),
             _ => Err(format!("usage: cargo xtask bench http [--quick]\n\n{HELP}")),
