@@ -175,17 +175,17 @@ impl Webhook {
                     if line.is_empty() {
                         break;
                     }
-                    if let Some((k, v)) = line.split_once(':') {
-                        if k.eq_ignore_ascii_case("content-length") {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
+                    if let Some((k, v)) = line.split_once(':')
+                        && k.eq_ignore_ascii_case("content-length")
+                    {
+                        length = v.trim().parse().unwrap_or(0);
                     }
                 }
                 let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_ok() {
-                    if let Ok(json) = serde_json::from_slice(&body) {
-                        bodies.lock().unwrap().push(json);
-                    }
+                if reader.read_exact(&mut body).is_ok()
+                    && let Ok(json) = serde_json::from_slice(&body)
+                {
+                    bodies.lock().unwrap().push(json);
                 }
                 let mut stream = reader.into_inner();
                 let _ = stream.write_all(

@@ -664,11 +664,7 @@ fn selectors(promql: &str) -> Vec<(String, Vec<String>)> {
                     }
                     ',' => current.clear(),
                     c if c.is_ascii_alphanumeric() || c == '_' => current.push(c),
-                    '=' | '!' => {
-                        if !current.is_empty() {
-                            labels.push(std::mem::take(&mut current));
-                        }
-                    }
+                    '=' | '!' if !current.is_empty() => labels.push(std::mem::take(&mut current)),
                     _ => {}
                 }
             }

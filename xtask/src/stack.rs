@@ -41,7 +41,13 @@ fn healthy(addr: &str, path: &str) -> bool {
 pub fn stack(root: &Path, args: &[String]) -> Result<(), String> {
     let compose = |extra: &[&str]| -> Result<(), String> {
         let status = Command::new("docker")
-            .args(["compose", "--env-file", "deploy/.env", "-f", "deploy/compose.yaml"])
+            .args([
+                "compose",
+                "--env-file",
+                "deploy/.env",
+                "-f",
+                "deploy/compose.yaml",
+            ])
             .args(extra)
             .current_dir(root)
             .status()
@@ -65,11 +71,17 @@ pub fn stack(root: &Path, args: &[String]) -> Result<(), String> {
         }
     }
     for (service, addr, path) in HEALTH_ENDPOINTS {
-        let state = if waiting.iter().any(|(s, _, _)| s == service) { "NOT healthy" } else { "healthy" };
+        let state = if waiting.iter().any(|(s, _, _)| s == service) {
+            "NOT healthy"
+        } else {
+            "healthy"
+        };
         eprintln!("xtask: {service:<15} {state:<12} http://{addr}{path}");
     }
     if waiting.is_empty() {
-        eprintln!("xtask: the stack is up — Grafana http://127.0.0.1:3001, send telemetry to http://127.0.0.1:4318");
+        eprintln!(
+            "xtask: the stack is up — Grafana http://127.0.0.1:3001, send telemetry to http://127.0.0.1:4318"
+        );
         Ok(())
     } else {
         Err("some services did not report healthy in time (docker compose logs <service>)".into())
