@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use tracewire::instrumentation::Operation;
 use tracewire::metrics::{Counter, DURATION_BUCKETS, Histogram, counter, duration_histogram};
-use tracewire::otel::trace::{Link, Span as _, SpanKind, TraceContextExt as _, Tracer as _};
+use tracewire::otel::trace::{Link, SpanKind, TraceContextExt as _, Tracer as _};
 use tracewire::otel::{Context, KeyValue};
 use tracewire::otel_sdk::trace::SdkTracer;
 
@@ -368,23 +368,26 @@ impl Instruments {
             attr::DESTINATION_NAME,
             destination.to_owned(),
         ));
-        self.operation_duration
-            .record(elapsed.as_secs_f64(), &attributes);
-        let tracer = self.tracer.as_ref()?;
-        let mut span_attributes = attributes;
-        span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "receive"));
-        span_attributes.push(KeyValue::new(attr::BATCH_MESSAGE_COUNT, 1));
-        let mut span = tracer
-            .span_builder(format!("receive {destination}"))
-            .with_kind(SpanKind::Client)
-            .with_start_time(started)
-            .with_attributes(span_attributes)
-            .start_with_context(tracer, &Context::current());
-        let span_context = span.span_context().clone();
-        span.end_with_timestamp(started + elapsed);
-        span_context
-            .is_sampled()
-            .then(|| Link::with_context(span_context))
+        let builder = self.tracer.as_ref().map(|tracer| {
+            let mut span_attributes = attributes.clone();
+            span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "receive"));
+            span_attributes.push(KeyValue::new(attr::BATCH_MESSAGE_COUNT, 1));
+            tracer
+                .span_builder(format!("receive {destination}"))
+                .with_kind(SpanKind::Client)
+                .with_start_time(started)
+                .with_attributes(span_attributes)
+        });
+        let mut op = Operation::start_with(
+            self.tracer.as_ref(),
+            builder,
+            &Context::current(),
+            attributes,
+        );
+        let span_context = op.context().span().span_context().clone();
+        let ours = op.is_recording();
+        op.finish_after(Some(&self.operation_duration), elapsed, started + elapsed);
+        (ours && span_context.is_sampled()).then(|| Link::with_context(span_context))
     }
 
     /// Runs `settle` (an ack or nack round trip) in a `{operation} {destination}`

@@ -68,7 +68,7 @@
 //! ```
 
 use std::borrow::Cow;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::trace::{
     Span as _, SpanBuilder, SpanKind, Status, TraceContextExt as _, Tracer as _,
@@ -291,18 +291,44 @@ impl<A: AttributeList> Operation<A> {
     /// context, so that a sampled span is the exemplar, then ends the span.
     /// Finishing again does nothing.
     pub fn finish(&mut self, duration: Option<&Histogram>) {
+        let elapsed = self.start.elapsed();
+        self.finish_with(duration, elapsed, None);
+    }
+
+    /// Like [`finish`](Self::finish) for an operation measured by the caller
+    /// (one observed after the fact, say a blocking receive whose start was
+    /// taken before the call): records `elapsed` and ends the span at `end`.
+    /// Start it with [`start_with`](Self::start_with) and a builder that has
+    /// the matching start time.
+    pub fn finish_after(
+        &mut self,
+        duration: Option<&Histogram>,
+        elapsed: Duration,
+        end: SystemTime,
+    ) {
+        self.finish_with(duration, elapsed, Some(end));
+    }
+
+    fn finish_with(
+        &mut self,
+        duration: Option<&Histogram>,
+        elapsed: Duration,
+        end: Option<SystemTime>,
+    ) {
         if self.finished {
             return;
         }
         self.finished = true;
         if let Some(histogram) = duration {
-            let seconds = self.start.elapsed().as_secs_f64();
             // Only a recorded span can be an exemplar: no attach otherwise.
             let _current = self.recording.then(|| self.cx.clone().attach());
-            histogram.record(seconds, self.attributes.as_ref());
+            histogram.record(elapsed.as_secs_f64(), self.attributes.as_ref());
         }
         if self.spanned {
-            self.cx.span().end();
+            match end {
+                Some(end) => self.cx.span().end_with_timestamp(end),
+                None => self.cx.span().end(),
+            }
         }
     }
 

@@ -132,3 +132,49 @@ fn a_dropped_operation_ends_its_span() {
         1
     );
 }
+
+#[test]
+fn an_operation_observed_after_the_fact_keeps_the_callers_times() {
+    let t = TestTelemetry::start();
+    let tracer = t.tracer("instrumentation");
+    let duration = histogram(&t);
+    let started = std::time::SystemTime::now() - std::time::Duration::from_secs(3);
+    let elapsed = std::time::Duration::from_millis(2500);
+    let builder = tracer
+        .span_builder("receive jobs")
+        .with_kind(SpanKind::Client)
+        .with_start_time(started);
+    let mut op: Operation = Operation::start_with(
+        Some(&tracer),
+        Some(builder),
+        &Context::new(),
+        vec![KeyValue::new("messaging.system", "redis")],
+    );
+    op.finish_after(Some(&duration), elapsed, started + elapsed);
+    let span = t.span("receive jobs");
+    assert_eq!(span.start_time, started);
+    assert_eq!(
+        span.end_time,
+        started + elapsed,
+        "ended when the caller says, not now"
+    );
+    let metrics = t.metrics_text();
+    let bucket = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("test_operation_duration_seconds_bucket{") && l.contains("le=\"2.5\"")
+        })
+        .unwrap();
+    assert!(
+        bucket.contains("} 1"),
+        "the caller's 2.5 s, not the 0 s since start: {bucket}"
+    );
+    let below = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("test_operation_duration_seconds_bucket{")
+                && (l.contains("le=\"1\"") || l.contains("le=\"1.0\""))
+        })
+        .unwrap();
+    assert!(below.contains("} 0"), "{below}");
+}
