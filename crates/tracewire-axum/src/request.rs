@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 use tracewire::http::{
-    InternedRoute, KnownMethod, ServerRequestHeaders, attr, forwarded_param, intern_route,
-    protocol_version, redact_query, request_scheme, server_span_name, server_status_is_error,
-    split_host, status_error_type, string_value,
+    InternedRoute, KnownMethod, ServerRequest, ServerRequestHeaders, attr, intern_route,
+    protocol_version, request_scheme, server_span_name, server_status_is_error, status_error_type,
+    string_value,
 };
 use tracewire::instrumentation::{NoMetricAttributes, Operation};
 use tracewire::otel::trace::{Link, Span as _, SpanKind, TraceContextExt, Tracer as _};
@@ -332,7 +332,8 @@ impl InFlight {
     }
 }
 
-/// The request-side span attributes, with room for the response's.
+/// The request-side span attributes (core's HTTP-server conventions), then
+/// the allow-listed request headers.
 fn request_attributes<B>(
     settings: &Settings,
     req: &http::Request<B>,
@@ -342,88 +343,32 @@ fn request_attributes<B>(
     route: &Route,
     version: Option<&'static str>,
 ) -> Vec<KeyValue> {
-    // Room for the response attributes too: the span's attribute list is
-    // this vector, so later additions do not reallocate.
-    let mut a = Vec::with_capacity(16);
-    a.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method.as_str()));
-    if method == KnownMethod::Other {
-        a.push(KeyValue::new(
-            attr::HTTP_REQUEST_METHOD_ORIGINAL,
-            req.method().as_str().to_owned(),
-        ));
-    }
-    a.push(KeyValue::new(attr::URL_SCHEME, scheme));
     // A route without parameters is its own path: share the interned string.
     let path = req.uri().path();
     let path = match route {
         Route::Interned(route) if route.template() == path => StringValue::from(route.template()),
         _ => StringValue::from(path.to_owned()),
     };
-    a.push(KeyValue::new(attr::URL_PATH, path));
-    if let Some(query) = req.uri().query() {
-        a.push(KeyValue::new(
-            attr::URL_QUERY,
-            redact_query(query).into_owned(),
-        ));
-    }
-    if let Some(route) = route.value() {
-        a.push(KeyValue::new(attr::HTTP_ROUTE, route));
-    }
-    if let Some(version) = version {
-        a.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
-    }
-    let host = seen
-        .forwarded
-        .and_then(|f| forwarded_param(f, "host"))
-        .or(seen.x_forwarded_host)
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .or(seen.host);
-    if let Some(host) = host {
-        let (host, port) = split_host(host);
-        a.push(KeyValue::new(
-            attr::SERVER_ADDRESS,
-            settings.server_addresses.get(host),
-        ));
-        if let Some(port) = port {
-            a.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
-        }
-    }
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0);
-    let client = seen
-        .forwarded
-        .and_then(|f| forwarded_param(f, "for"))
-        .or_else(|| {
-            seen.x_forwarded_for
-                .and_then(|x| x.split(',').next())
-                .map(str::trim)
-        });
-    match (client, peer) {
-        (Some(client), _) => a.push(KeyValue::new(
-            attr::CLIENT_ADDRESS,
-            split_host(client).0.to_owned(),
-        )),
-        (None, Some(peer)) => a.push(KeyValue::new(attr::CLIENT_ADDRESS, peer.ip().to_string())),
-        (None, None) => {}
-    }
-    if let Some(peer) = peer {
-        a.push(KeyValue::new(
-            attr::NETWORK_PEER_ADDRESS,
-            peer.ip().to_string(),
-        ));
-        a.push(KeyValue::new(
-            attr::NETWORK_PEER_PORT,
-            i64::from(peer.port()),
-        ));
-    }
-    if let Some(agent) = seen.user_agent {
-        a.push(KeyValue::new(
-            attr::USER_AGENT_ORIGINAL,
-            settings.user_agents.get(agent),
-        ));
-    }
+    let request = ServerRequest {
+        method,
+        method_original: req.method().as_str(),
+        scheme,
+        path,
+        query: req.uri().query(),
+        route: route.value(),
+        protocol_version: version,
+        authority: req.uri().authority().map(|a| a.as_str()),
+        peer: req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0),
+    };
+    let mut a = tracewire::http::request_attributes(
+        &request,
+        seen,
+        |host| settings.server_addresses.get(host),
+        |agent| settings.user_agents.get(agent),
+    );
     a.extend(settings.request_headers.attributes(req.headers()));
     a
 }

@@ -19,7 +19,10 @@ pub use intern::{InternedRoute, SmallKeyHasher};
 pub use method::KnownMethod;
 pub use redact::{REDACTED, SENSITIVE_QUERY_KEYS, redact_query, redact_url};
 pub use sampling::SamplingHint;
-pub use server::{ServerRequestHeaders, forwarded_param, request_scheme, split_host};
+pub use server::{
+    ServerRequest, ServerRequestHeaders, forwarded_param, request_attributes, request_scheme,
+    split_host,
+};
 
 /// `network.protocol.version` for an `http::Version`.
 pub fn protocol_version(version: http::Version) -> Option<&'static str> {

@@ -1,6 +1,11 @@
 //! HTTP-server conventions any server integration shares (axum/tower today;
 //! hyper, tonic or actix tomorrow): the request headers the attributes come
-//! from, the original scheme, `Forwarded` parameters, `host[:port]`.
+//! from, the original scheme, `Forwarded` parameters, `host[:port]`, and the
+//! request-side span attributes built from them.
+
+use opentelemetry::{KeyValue, StringValue};
+
+use super::{KnownMethod, attr, redact_query};
 
 /// The request headers the attributes come from, found in one pass over the
 /// headers rather than one hash lookup per name.
@@ -100,9 +105,172 @@ pub fn split_host(host: &str) -> (&str, Option<u16>) {
     }
 }
 
+/// What a server integration knows of a request beyond its headers.
+#[derive(Debug, Clone)]
+pub struct ServerRequest<'a> {
+    /// The method, normalized.
+    pub method: KnownMethod,
+    /// The method as sent (kept as `http.request.method_original` when unknown).
+    pub method_original: &'a str,
+    /// `url.scheme`, from [`request_scheme`].
+    pub scheme: &'static str,
+    /// `url.path` (a server with interned routes may share the route's string).
+    pub path: StringValue,
+    /// The raw query, redacted here.
+    pub query: Option<&'a str>,
+    /// `http.route`, when the framework matched one.
+    pub route: Option<StringValue>,
+    /// `network.protocol.version`.
+    pub protocol_version: Option<&'static str>,
+    /// The request target's authority (absolute-form or HTTP/2 `:authority`).
+    pub authority: Option<&'a str>,
+    /// The connection's peer (`network.peer.*`, and `client.address` when no
+    /// proxy header names the client).
+    pub peer: Option<std::net::SocketAddr>,
+}
+
+/// The request-side attributes of a SERVER span (semconv 1.44): method,
+/// scheme, path, redacted query, route, protocol version, `server.address`
+/// and `.port` (from `Forwarded: host=`, `X-Forwarded-Host`, the authority,
+/// then `Host`), `client.address` (from `Forwarded: for=`, the first
+/// `X-Forwarded-For`, then the peer), `network.peer.*`, `user_agent.original`.
+/// `share` turns a server address or a user agent into a value (a server
+/// that sees the same few of them may keep one copy). The vector has room for
+/// the response's attributes too, so adding them does not reallocate.
+pub fn request_attributes(
+    request: &ServerRequest<'_>,
+    seen: &ServerRequestHeaders<'_>,
+    share_server_address: impl FnOnce(&str) -> StringValue,
+    share_user_agent: impl FnOnce(&str) -> StringValue,
+) -> Vec<KeyValue> {
+    let mut a = Vec::with_capacity(16);
+    a.push(KeyValue::new(
+        attr::HTTP_REQUEST_METHOD,
+        request.method.as_str(),
+    ));
+    if request.method == KnownMethod::Other {
+        a.push(KeyValue::new(
+            attr::HTTP_REQUEST_METHOD_ORIGINAL,
+            request.method_original.to_owned(),
+        ));
+    }
+    a.push(KeyValue::new(attr::URL_SCHEME, request.scheme));
+    a.push(KeyValue::new(attr::URL_PATH, request.path.clone()));
+    if let Some(query) = request.query {
+        a.push(KeyValue::new(
+            attr::URL_QUERY,
+            redact_query(query).into_owned(),
+        ));
+    }
+    if let Some(route) = &request.route {
+        a.push(KeyValue::new(attr::HTTP_ROUTE, route.clone()));
+    }
+    if let Some(version) = request.protocol_version {
+        a.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
+    }
+    let host = seen
+        .forwarded
+        .and_then(|f| forwarded_param(f, "host"))
+        .or(seen.x_forwarded_host)
+        .or(request.authority)
+        .or(seen.host);
+    if let Some(host) = host {
+        let (host, port) = split_host(host);
+        a.push(KeyValue::new(
+            attr::SERVER_ADDRESS,
+            share_server_address(host),
+        ));
+        if let Some(port) = port {
+            a.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+        }
+    }
+    let client = seen
+        .forwarded
+        .and_then(|f| forwarded_param(f, "for"))
+        .or_else(|| {
+            seen.x_forwarded_for
+                .and_then(|x| x.split(',').next())
+                .map(str::trim)
+        });
+    match (client, request.peer) {
+        (Some(client), _) => a.push(KeyValue::new(
+            attr::CLIENT_ADDRESS,
+            split_host(client).0.to_owned(),
+        )),
+        (None, Some(peer)) => a.push(KeyValue::new(attr::CLIENT_ADDRESS, peer.ip().to_string())),
+        (None, None) => {}
+    }
+    if let Some(peer) = request.peer {
+        a.push(KeyValue::new(
+            attr::NETWORK_PEER_ADDRESS,
+            peer.ip().to_string(),
+        ));
+        a.push(KeyValue::new(
+            attr::NETWORK_PEER_PORT,
+            i64::from(peer.port()),
+        ));
+    }
+    if let Some(agent) = seen.user_agent {
+        a.push(KeyValue::new(
+            attr::USER_AGENT_ORIGINAL,
+            share_user_agent(agent),
+        ));
+    }
+    a
+}
+
 #[cfg(test)]
 mod tests {
-    use super::split_host;
+    use super::*;
+
+    #[test]
+    fn request_attributes_prefer_proxy_headers_and_fall_back_to_the_connection() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "internal:8080".parse().unwrap());
+        headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.2".parse().unwrap());
+        headers.insert(
+            "forwarded",
+            "host=shop.example:443;proto=https".parse().unwrap(),
+        );
+        headers.insert("user-agent", "curl/8".parse().unwrap());
+        let seen = ServerRequestHeaders::scan(&headers);
+        let request = ServerRequest {
+            method: KnownMethod::Other,
+            method_original: "PURGE",
+            scheme: "https",
+            path: StringValue::from("/users/7"),
+            query: Some("token=secret&page=2"),
+            route: Some(StringValue::from("/users/{id}")),
+            protocol_version: Some("1.1"),
+            authority: None,
+            peer: Some("10.0.0.2:41000".parse().unwrap()),
+        };
+        let attributes = request_attributes(
+            &request,
+            &seen,
+            |h| StringValue::from(h.to_owned()),
+            |u| StringValue::from(u.to_owned()),
+        );
+        let get = |key: &str| {
+            attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .map(|kv| kv.value.to_string())
+        };
+        assert_eq!(get("http.request.method").as_deref(), Some("_OTHER"));
+        assert_eq!(
+            get("http.request.method_original").as_deref(),
+            Some("PURGE")
+        );
+        assert_eq!(get("url.query").as_deref(), Some("token=REDACTED&page=2"));
+        assert_eq!(get("server.address").as_deref(), Some("shop.example"));
+        assert_eq!(get("server.port").as_deref(), Some("443"));
+        assert_eq!(get("client.address").as_deref(), Some("203.0.113.7"));
+        assert_eq!(get("network.peer.address").as_deref(), Some("10.0.0.2"));
+        assert_eq!(get("network.peer.port").as_deref(), Some("41000"));
+        assert_eq!(get("user_agent.original").as_deref(), Some("curl/8"));
+        assert!(attributes.capacity() >= 16);
+    }
 
     #[test]
     fn host_and_port_are_split_for_names_and_both_ip_families() {
