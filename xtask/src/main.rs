@@ -10,6 +10,7 @@
 //!   input (`tests/src/bin/fuzz.rs`), 10⁶ cases per target by default.
 
 mod bench;
+mod cycles;
 mod msrv;
 mod services;
 mod stack;
@@ -23,7 +24,7 @@ cargo xtask <task>
 tasks:
   test    find services (DATABASE_URL, MYSQL_URL, REDIS_URL, AMQP_URL, NATS_URL), start
           stopped local ones, run every test (with CI=true a missing service fails)
-  lint    cargo fmt --check; clippy -D warnings with all features and with each feature
+  lint    cargo fmt --check; no import circle between modules; clippy -D warnings with all features and with each feature
           alone (cargo-hack); rustdoc -D warnings; rust-version checks; cargo package
   ci      lint, then test
   fuzz [--cases N] [--seed S] [--only TARGET]

@@ -126,6 +126,14 @@ pub fn lint() -> Result<(), String> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
     run(fmt, "cargo fmt --all --check")?;
+    let circles = crate::cycles::import_circles(&workspace_root());
+    if !circles.is_empty() {
+        return Err(format!(
+            "import circles between modules:\n  {}",
+            circles.join("\n  ")
+        ));
+    }
+    eprintln!("xtask: no import circle between the modules of crates/*");
     let mut clippy = cargo();
     clippy.args([
         "clippy",

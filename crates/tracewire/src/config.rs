@@ -352,6 +352,11 @@ pub struct Config {
     warnings: Vec<String>,
 }
 
+/// Default bound on the traces the trace browser keeps.
+pub const DEFAULT_TRACE_BROWSER_MAX_TRACES: usize = 500;
+/// Default bound on the bytes the trace browser's traces hold (an estimate).
+pub const DEFAULT_TRACE_BROWSER_MAX_BYTES: usize = 16 * 1024 * 1024;
+
 const DEFAULT_BSP: BatchSettings = BatchSettings {
     schedule_delay: Duration::from_millis(5000),
     max_queue_size: 2048,
@@ -541,11 +546,11 @@ impl Config {
         let trace_browser = env.bool("TRACEWIRE_TRACE_BROWSER", false);
         let trace_browser_max_traces = env.number(
             "TRACEWIRE_TRACE_BROWSER_MAX_TRACES",
-            crate::view::DEFAULT_MAX_TRACES,
+            DEFAULT_TRACE_BROWSER_MAX_TRACES,
         );
         let trace_browser_max_bytes = env.number(
             "TRACEWIRE_TRACE_BROWSER_MAX_BYTES",
-            crate::view::DEFAULT_MAX_BYTES,
+            DEFAULT_TRACE_BROWSER_MAX_BYTES,
         );
         if env.get("OTEL_CONFIG_FILE").is_some() {
             env.note("OTEL_CONFIG_FILE is not supported; the OTEL_* variables apply".to_owned());

@@ -34,9 +34,9 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
+pub use crate::config::{DEFAULT_TRACE_BROWSER_MAX_BYTES, DEFAULT_TRACE_BROWSER_MAX_TRACES};
 pub use api::{PREFIX, Response};
 pub use record::set_thread_service;
-pub use store::{DEFAULT_MAX_BYTES, DEFAULT_MAX_TRACES};
 
 pub(crate) use console::{ConsoleTree, Sink};
 pub(crate) use logs::CaptureLogs;

@@ -9,10 +9,6 @@ use opentelemetry::trace::{SpanId, TraceId};
 
 use super::record::FinishedSpan;
 
-/// Default bound on the number of traces kept.
-pub const DEFAULT_MAX_TRACES: usize = 500;
-/// Default bound on the bytes the kept traces hold (an estimate).
-pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// Log lines kept per trace; later ones are counted, not kept.
 const MAX_LOGS_PER_TRACE: usize = 200;
 
