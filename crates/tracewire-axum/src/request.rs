@@ -364,7 +364,7 @@ fn request_attributes<B>(
             .map(|c| c.0),
     };
     let mut a = tracewire::http::request_attributes(
-        &request,
+        request,
         seen,
         |host| settings.server_addresses.get(host),
         |agent| settings.user_agents.get(agent),

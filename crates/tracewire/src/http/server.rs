@@ -138,7 +138,7 @@ pub struct ServerRequest<'a> {
 /// that sees the same few of them may keep one copy). The vector has room for
 /// the response's attributes too, so adding them does not reallocate.
 pub fn request_attributes(
-    request: &ServerRequest<'_>,
+    request: ServerRequest<'_>,
     seen: &ServerRequestHeaders<'_>,
     share_server_address: impl FnOnce(&str) -> StringValue,
     share_user_agent: impl FnOnce(&str) -> StringValue,
@@ -155,15 +155,15 @@ pub fn request_attributes(
         ));
     }
     a.push(KeyValue::new(attr::URL_SCHEME, request.scheme));
-    a.push(KeyValue::new(attr::URL_PATH, request.path.clone()));
+    a.push(KeyValue::new(attr::URL_PATH, request.path));
     if let Some(query) = request.query {
         a.push(KeyValue::new(
             attr::URL_QUERY,
             redact_query(query).into_owned(),
         ));
     }
-    if let Some(route) = &request.route {
-        a.push(KeyValue::new(attr::HTTP_ROUTE, route.clone()));
+    if let Some(route) = request.route {
+        a.push(KeyValue::new(attr::HTTP_ROUTE, route));
     }
     if let Some(version) = request.protocol_version {
         a.push(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
