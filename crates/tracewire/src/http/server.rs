@@ -246,7 +246,7 @@ mod tests {
             peer: Some("10.0.0.2:41000".parse().unwrap()),
         };
         let attributes = request_attributes(
-            &request,
+            request,
             &seen,
             |h| StringValue::from(h.to_owned()),
             |u| StringValue::from(u.to_owned()),
