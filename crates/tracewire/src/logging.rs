@@ -104,6 +104,23 @@ pub(crate) fn current_trace_fields() -> Option<(String, String, String)> {
     })
 }
 
+/// The line's timestamp (RFC 3339, UTC) and the event's fields; for a `log`
+/// record (`from_log`), without `tracing-log`'s bookkeeping fields — its own
+/// target and level come from the normalized metadata instead.
+fn timestamp_and_fields(
+    event: &Event<'_>,
+    from_log: bool,
+) -> Result<(String, Map<String, Value>), fmt::Error> {
+    let mut timestamp = String::new();
+    SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+    let mut fields = Map::new();
+    event.record(&mut JsonVisitor(&mut fields));
+    if from_log {
+        fields.retain(|name, _| !is_log_metadata_field(name));
+    }
+    Ok((timestamp, fields))
+}
+
 impl<S, N> FormatEvent<S, N> for JsonFormat
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -115,17 +132,9 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        // A `log` record's own target and level, not `tracing-log`'s.
         let normalized = tracing_log::NormalizeEvent::normalized_metadata(event);
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        let mut timestamp = String::new();
-        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
-
-        let mut fields = Map::new();
-        event.record(&mut JsonVisitor(&mut fields));
-        if normalized.is_some() {
-            fields.retain(|name, _| !is_log_metadata_field(name));
-        }
+        let (timestamp, mut fields) = timestamp_and_fields(event, normalized.is_some())?;
 
         let mut line = Map::new();
         line.insert("timestamp".into(), Value::from(timestamp));
@@ -180,16 +189,9 @@ where
     ) -> fmt::Result {
         let normalized = tracing_log::NormalizeEvent::normalized_metadata(event);
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        let mut timestamp = String::new();
-        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        let (timestamp, mut fields) = timestamp_and_fields(event, normalized.is_some())?;
         // RFC 3339 `2026-12-01T11:02:03.123456Z`: the time of day, to the ms.
         let time = timestamp.get(11..23).unwrap_or(&timestamp);
-
-        let mut fields = Map::new();
-        event.record(&mut JsonVisitor(&mut fields));
-        if normalized.is_some() {
-            fields.retain(|name, _| !is_log_metadata_field(name));
-        }
         let message = match fields.remove("message") {
             Some(Value::String(s)) => s,
             Some(other) => other.to_string(),

@@ -381,6 +381,9 @@ fn a_taken_prometheus_port_is_a_warning_not_a_failure() {
     );
 }
 
+/// The console log and metric exporters need the `console` feature (the
+/// trace tree does not).
+#[cfg(feature = "console")]
 #[test]
 fn console_exporters_build_and_shut_down() {
     let config = Config::from_lookup(|k| match k {
