@@ -44,6 +44,7 @@ mod error;
 mod errors;
 mod export;
 pub mod http;
+mod installed;
 pub mod instrumentation;
 mod log_bridge;
 pub mod logging;

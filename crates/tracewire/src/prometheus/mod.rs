@@ -24,7 +24,7 @@ mod reader;
 mod translate;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::Arc;
 
 pub use encode::Format;
 pub use push::Pushgateway;
@@ -47,18 +47,14 @@ impl Exposition {
     }
 }
 
-static ACTIVE: LazyLock<RwLock<Option<Arc<Exposition>>>> = LazyLock::new(Default::default);
+static ACTIVE: crate::installed::Installed<Arc<Exposition>> = crate::installed::Installed::new();
 
 pub(crate) fn set_active(exposition: Option<Exposition>) {
-    let value = exposition.map(Arc::new);
-    match ACTIVE.write() {
-        Ok(mut active) => *active = value,
-        Err(poisoned) => *poisoned.into_inner() = value,
-    }
+    ACTIVE.set(exposition.map(Arc::new));
 }
 
 fn active() -> Option<Arc<Exposition>> {
-    ACTIVE.read().ok()?.clone()
+    ACTIVE.get()
 }
 
 /// Renders the metrics of the provider installed by [`crate::init`] in

@@ -9,20 +9,18 @@ use crate::config::SamplerConfig;
 /// The provider `init` installed, with its sampler.
 type ActiveTracing = Option<(SdkTracerProvider, SamplerConfig)>;
 
-static ACTIVE_TRACER_PROVIDER: std::sync::RwLock<ActiveTracing> = std::sync::RwLock::new(None);
+static ACTIVE_TRACER_PROVIDER: crate::installed::Installed<(SdkTracerProvider, SamplerConfig)> =
+    crate::installed::Installed::new();
 
 pub(super) fn set_active_tracer_provider(provider: ActiveTracing) {
-    match ACTIVE_TRACER_PROVIDER.write() {
-        Ok(mut active) => *active = provider,
-        Err(poisoned) => *poisoned.into_inner() = provider,
-    }
+    ACTIVE_TRACER_PROVIDER.set(provider);
 }
 
 /// A tracer from the SDK provider installed by [`init`](crate::init), for
 /// integration crates that start spans directly on the SDK (no boxing, no
 /// `tracing` on the hot path). `None` before `init`, or with the SDK disabled.
 pub fn sdk_tracer(scope: &'static str) -> Option<opentelemetry_sdk::trace::SdkTracer> {
-    let (provider, _) = ACTIVE_TRACER_PROVIDER.read().ok()?.clone()?;
+    let (provider, _) = ACTIVE_TRACER_PROVIDER.get()?;
     let scope = opentelemetry::InstrumentationScope::builder(scope)
         .with_version(env!("CARGO_PKG_VERSION"))
         .with_schema_url("https://opentelemetry.io/schemas/1.44.0")
@@ -34,9 +32,5 @@ pub fn sdk_tracer(scope: &'static str) -> Option<opentelemetry_sdk::trace::SdkTr
 /// integration crates can tell in advance whether a span will likely be kept
 /// (see [`crate::http::SamplingHint`]).
 pub fn active_sampler() -> Option<SamplerConfig> {
-    ACTIVE_TRACER_PROVIDER
-        .read()
-        .ok()?
-        .as_ref()
-        .map(|(_, sampler)| *sampler)
+    ACTIVE_TRACER_PROVIDER.get().map(|(_, sampler)| sampler)
 }

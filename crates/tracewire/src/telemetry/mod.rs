@@ -537,17 +537,15 @@ struct Inner {
 
 /// The telemetry `init` installed, for [`flush`] (weak: dropping the guard
 /// still shuts it down).
-static INSTALLED: std::sync::RwLock<Option<std::sync::Weak<Inner>>> = std::sync::RwLock::new(None);
+static INSTALLED: crate::installed::Installed<std::sync::Weak<Inner>> =
+    crate::installed::Installed::new();
 
 /// Exports everything the installed telemetry (the one [`init`](crate::init)
 /// returned) has buffered, without stopping it; nothing when none is
 /// installed or it was dropped. Servers call it after their last response
 /// (`tracewire_axum::serve` does).
 pub fn flush() {
-    let inner = INSTALLED
-        .read()
-        .ok()
-        .and_then(|installed| installed.as_ref().and_then(std::sync::Weak::upgrade));
+    let inner = INSTALLED.get().and_then(|installed| installed.upgrade());
     if let Some(inner) = inner {
         if !inner.shut_down.load(Ordering::Acquire) {
             inner.force_flush();
@@ -776,9 +774,7 @@ impl Telemetry {
         crate::metrics::set_exemplar_filter(config.exemplar_filter);
         crate::prometheus::set_active(self.inner.exposition.clone());
         crate::view::set_active(self.inner.trace_store.clone());
-        if let Ok(mut installed) = INSTALLED.write() {
-            *installed = Some(Arc::downgrade(&self.inner));
-        }
+        INSTALLED.set(Some(Arc::downgrade(&self.inner)));
         if let Some(tp) = &self.inner.tracer_provider {
             global::set_tracer_provider(tp.clone());
         }

@@ -26,7 +26,7 @@ mod store;
 mod tests;
 mod tree;
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::Context;
@@ -45,17 +45,15 @@ pub(crate) use store::TraceStore;
 pub(crate) use tree::Style;
 
 /// The store of the telemetry `init` installed, when its browser is on.
-static ACTIVE_STORE: RwLock<Option<Arc<TraceStore>>> = RwLock::new(None);
+static ACTIVE_STORE: crate::installed::Installed<Arc<TraceStore>> =
+    crate::installed::Installed::new();
 
 pub(crate) fn set_active(store: Option<Arc<TraceStore>>) {
-    match ACTIVE_STORE.write() {
-        Ok(mut active) => *active = store,
-        Err(poisoned) => *poisoned.into_inner() = store,
-    }
+    ACTIVE_STORE.set(store);
 }
 
 fn active() -> Option<Arc<TraceStore>> {
-    ACTIVE_STORE.read().ok()?.clone()
+    ACTIVE_STORE.get()
 }
 
 /// Whether the installed telemetry has the trace browser on.
