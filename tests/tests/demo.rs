@@ -328,3 +328,80 @@ fn the_trace_browser_page_renders_in_chromium() {
         "the trace's log lines are shown"
     );
 }
+
+/// With `DATABASE_URL` (PostgreSQL) and `REDIS_URL` set, the same shop runs
+/// on them: the Redis list worker retries a declined payment three times.
+#[test]
+fn demo_runs_on_postgresql_and_the_redis_worker_when_they_are_set() {
+    let test = "demo_runs_on_postgresql_and_the_redis_worker_when_they_are_set";
+    let database = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let redis_url = format!(
+        "{}/13",
+        std::env::var("REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+            .trim_end_matches('/')
+    );
+    match redis::Client::open(redis_url.as_str()).and_then(|c| c.get_connection()) {
+        Ok(mut conn) => {
+            let _: () = redis::cmd("FLUSHDB").query(&mut conn).unwrap();
+        }
+        Err(e) => return tracewire::testing::service_unavailable("Redis", &redis_url, test, &e),
+    }
+    if let Err(e) = std::net::TcpStream::connect("127.0.0.1:5432") {
+        return tracewire::testing::service_unavailable("PostgreSQL", &database, test, &e);
+    }
+    let app = Example::start(
+        "demo",
+        &[
+            ("DEMO_TRAFFIC", "12"),
+            ("TRACEWIRE_LOG_FORMAT", "json"),
+            ("REDIS_URL", &redis_url),
+            ("DATABASE_URL", &database),
+        ],
+    );
+    let banner = app.stdout_lines();
+    assert!(
+        banner.iter().any(|l| l.contains("Redis list worker at")),
+        "{banner:#?}"
+    );
+    assert!(
+        banner.iter().any(|l| l.contains("postgres://")),
+        "{banner:#?}"
+    );
+    let declined = find_trace(&app, "?status=error", |t| {
+        t["services"] == serde_json::json!(["gateway", "orders", "worker"])
+    });
+    // Retries wait in the delayed set: the trace grows as they run.
+    let id = declined["trace_id"].as_str().unwrap().to_owned();
+    let declined = wait_for(Duration::from_secs(30), || {
+        let trace = json(app.addr, &format!("/_tracewire/api/traces/{id}"));
+        let deliveries = trace["spans"]
+            .as_array()?
+            .iter()
+            .filter(|s| s["name"] == "process demo:orders")
+            .count();
+        (deliveries >= 3).then_some(trace)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "three deliveries of {id}: {:#}",
+            json(app.addr, &format!("/_tracewire/api/traces/{id}"))
+        )
+    });
+    let spans = declined["spans"].as_array().unwrap();
+    let send = span(spans, "send demo:orders", "PRODUCER", "orders");
+    assert_eq!(send["attributes"]["messaging.system"], "redis");
+    let processes: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["name"] == "process demo:orders")
+        .collect();
+    assert_eq!(processes.len(), 3, "three deliveries, then dead-lettered");
+    assert!(
+        processes
+            .iter()
+            .all(|p| p["status"] == "error" && p["kind"] == "CONSUMER")
+    );
+    let insert = span(spans, "INSERT demo_orders", "CLIENT", "orders");
+    assert_eq!(insert["attributes"]["db.system.name"], "postgresql");
+}
