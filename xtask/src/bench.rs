@@ -29,6 +29,10 @@ const STACKS: &[(&str, &str)] = &[
     ),
     ("tracewire-metrics", "tracewire, metrics only"),
     (
+        "tracewire-no-exporter",
+        "tracewire, default init with no trace exporter (OTEL_TRACES_EXPORTER=none)",
+    ),
+    (
         "outer",
         "tracewire around the whole router (any tower service: no route), 100% sampled",
     ),

@@ -138,6 +138,15 @@ fn stack(name: &str) -> (Router, Keep) {
             let keep = tracewire_init(if name == "tracewire-1pct" { 0.01 } else { 1.0 }, name == "tracewire-browser");
             (route().layer(tracewire_axum::ServerTelemetryLayer::new()), keep)
         }
+        "tracewire-no-exporter" => {
+            // What a user gets with OTEL_TRACES_EXPORTER=none (or no endpoint):
+            // tracewire's init, metrics on, spans decided but never built.
+            let mut config = tracewire::Config::default();
+            config.traces_exporters = vec![];
+            config.log_format = tracewire::LogFormat::Off;
+            let telemetry = tracewire::TelemetryBuilder::from_config(config).shutdown_timeout(DRAIN).init();
+            (route().layer(tracewire_axum::ServerTelemetryLayer::new()), Keep::Telemetry(telemetry))
+        }
         "tracewire-metrics" => {
             let mp = meter_provider();
             let tp = provider(Sampler::AlwaysOn);

@@ -165,7 +165,12 @@ impl InFlight {
                     )
                 }
             }
-            None => (parent, false),
+            // No tracer: the ids the next hop needs, when tracing is set up
+            // with nowhere for spans to go (no span is built).
+            None => (
+                tracewire::instrumentation::context_without_span(&parent, &name, &SpanKind::Server),
+                false,
+            ),
         };
 
         let attach =

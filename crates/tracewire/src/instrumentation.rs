@@ -95,6 +95,66 @@ pub const SERVER_ADDRESS: &str = "server.address";
 /// `server.port`.
 pub const SERVER_PORT: &str = "server.port";
 
+/// Span ids without spans, for when `init` set up tracing whose spans go
+/// nowhere (no trace exporter, no local view): building an SDK span only to
+/// drop it is most of an instrumented request's cost, yet the next hop still
+/// needs a new parent-id and the sampler's decision.
+#[derive(Debug)]
+struct IdsOnly {
+    sampler: opentelemetry_sdk::trace::Sampler,
+    ids: opentelemetry_sdk::trace::RandomIdGenerator,
+}
+
+static IDS_ONLY: crate::installed::Installed<std::sync::Arc<IdsOnly>> =
+    crate::installed::Installed::new();
+
+/// Installed by `init`: `Some` when spans are decided but not recorded.
+pub(crate) fn set_ids_only(sampler: Option<crate::config::SamplerConfig>) {
+    IDS_ONLY.set(sampler.map(|config| {
+        std::sync::Arc::new(IdsOnly {
+            sampler: crate::telemetry::sdk_sampler(config),
+            ids: opentelemetry_sdk::trace::RandomIdGenerator::default(),
+        })
+    }));
+}
+
+/// The context an operation without a tracer runs in. When `init` set up
+/// tracing with nowhere for spans to go, this is `parent` with a new,
+/// non-recording span context: the parent's trace id (or a new one), a new
+/// span id, the sampler's decision as the sampled flag, the sampler's
+/// tracestate — what the next hop needs, without building a span. Otherwise
+/// (no `init`, or the SDK disabled) it is `parent` as it is.
+pub fn context_without_span(parent: &Context, name: &str, kind: &SpanKind) -> Context {
+    use opentelemetry::trace::{SpanContext, TraceFlags};
+    use opentelemetry_sdk::trace::{IdGenerator as _, SamplingDecision, ShouldSample as _};
+    let Some(ids) = IDS_ONLY.get() else {
+        return parent.clone();
+    };
+    let parent_span = parent.span();
+    let parent_sc = parent_span.span_context();
+    let trace_id = if parent_sc.is_valid() {
+        parent_sc.trace_id()
+    } else {
+        ids.ids.new_trace_id()
+    };
+    let decision = ids
+        .sampler
+        .should_sample(Some(parent), trace_id, name, kind, &[], &[]);
+    let flags = if decision.decision == SamplingDecision::RecordAndSample {
+        TraceFlags::SAMPLED
+    } else {
+        TraceFlags::default()
+    };
+    let sc = SpanContext::new(
+        trace_id,
+        ids.ids.new_span_id(),
+        flags,
+        false,
+        decision.trace_state,
+    );
+    parent.with_remote_span_context(sc)
+}
+
 /// A container of metric attributes an [`Operation`] can grow.
 pub trait AttributeList: AsRef<[KeyValue]> {
     /// Appends one attribute.
@@ -179,7 +239,11 @@ impl<A: AttributeList> Operation<A> {
                 let recording = span.is_recording();
                 (parent.with_span(span), true, recording)
             }
-            _ => (parent.clone(), false, false),
+            _ => (
+                context_without_span(parent, "", &SpanKind::Internal),
+                false,
+                false,
+            ),
         };
         Self {
             cx,

@@ -18,7 +18,10 @@ pub(super) fn set_active_tracer_provider(provider: ActiveTracing) {
 
 /// A tracer from the SDK provider installed by [`init`](crate::init), for
 /// integration crates that start spans directly on the SDK (no boxing, no
-/// `tracing` on the hot path). `None` before `init`, or with the SDK disabled.
+/// `tracing` on the hot path). `None` before `init`, with the SDK disabled, or
+/// when no span would go anywhere (no trace exporter, no local view): then
+/// [`context_without_span`](crate::instrumentation::context_without_span)
+/// gives an operation the ids to propagate without building a span.
 pub fn sdk_tracer(scope: &'static str) -> Option<opentelemetry_sdk::trace::SdkTracer> {
     let (provider, _) = ACTIVE_TRACER_PROVIDER.get()?;
     let scope = opentelemetry::InstrumentationScope::builder(scope)

@@ -8,6 +8,7 @@ use pipelines::{Extra, ExtraTraces};
 
 use active::set_active_tracer_provider;
 pub use active::{active_sampler, sdk_tracer};
+pub(crate) use pipelines::sampler as sdk_sampler;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -427,7 +428,7 @@ impl TelemetryBuilder {
                 config.trace_browser_max_bytes,
             ))
         });
-        let tracer_provider = pipelines::tracer_provider(
+        let traced = pipelines::tracer_provider(
             &config,
             &resource,
             runtime.as_ref(),
@@ -440,6 +441,10 @@ impl TelemetryBuilder {
             &mut problems,
         );
 
+        let (tracer_provider, spans_consumed) = match traced {
+            Some((provider, consumed)) => (Some(provider), consumed),
+            None => (None, false),
+        };
         let logger_provider = pipelines::logger_provider(
             &config,
             &resource,
@@ -472,6 +477,7 @@ impl TelemetryBuilder {
                 resource,
                 config,
                 tracer_provider,
+                spans_consumed,
                 meter_provider,
                 logger_provider,
                 exposition,
@@ -510,6 +516,9 @@ struct Inner {
     resource: Resource,
     config: Config,
     tracer_provider: Option<SdkTracerProvider>,
+    /// Whether any span processor takes spans somewhere; when none does, the
+    /// integrations build no span (`instrumentation::context_without_span`).
+    spans_consumed: bool,
     meter_provider: Option<SdkMeterProvider>,
     logger_provider: Option<SdkLoggerProvider>,
     exposition: Option<Exposition>,
@@ -778,11 +787,18 @@ impl Telemetry {
         if let Some(tp) = &self.inner.tracer_provider {
             global::set_tracer_provider(tp.clone());
         }
+        // Spans that no processor takes are not built by the integrations:
+        // they get no tracer, and mint the ids the next hop needs instead.
+        let consumed = self.inner.spans_consumed;
         set_active_tracer_provider(
             self.inner
                 .tracer_provider
                 .clone()
+                .filter(|_| consumed)
                 .map(|tp| (tp, config.sampler)),
+        );
+        crate::instrumentation::set_ids_only(
+            (self.inner.tracer_provider.is_some() && !consumed).then_some(config.sampler),
         );
         if let Some(mp) = &self.inner.meter_provider {
             global::set_meter_provider(mp.clone());

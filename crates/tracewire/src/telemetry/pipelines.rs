@@ -147,10 +147,13 @@ pub(super) fn tracer_provider(
     views: LocalViews,
     extra_traces: Vec<ExtraTraces>,
     problems: &mut Problems,
-) -> Option<SdkTracerProvider> {
+) -> Option<(SdkTracerProvider, bool)> {
     if config.sdk_disabled {
         None
     } else {
+        // Whether any processor takes the spans somewhere (an exporter, a
+        // local view, the caller's own); see `instrumentation::context_without_span`.
+        let mut consumed = !extra_traces.is_empty();
         let limits = config.limits;
         let mut builder = SdkTracerProvider::builder()
             .with_resource(resource.clone())
@@ -176,6 +179,7 @@ pub(super) fn tracer_provider(
                                 self_metrics.clone(),
                                 component_type(otlp.protocol, "span"),
                             ));
+                            consumed = true;
                         }
                         Some(Err(e)) => problems.fail("traces", e),
                         None => {}
@@ -192,6 +196,7 @@ pub(super) fn tracer_provider(
                         self_metrics.clone(),
                         "console_span_exporter",
                     ));
+                    consumed = true;
                 }
                 #[cfg(not(feature = "console"))]
                 ExporterKind::ConsoleRaw => problems.fail("traces", console_not_compiled()),
@@ -212,6 +217,7 @@ pub(super) fn tracer_provider(
                 )
             });
         if tree.is_some() || views.store.is_some() {
+            consumed = true;
             builder = builder.with_span_processor(crate::view::ViewProcessor::new(
                 views.store,
                 tree,
@@ -226,7 +232,7 @@ pub(super) fn tracer_provider(
         for extra in extra_traces {
             builder = extra(builder, self_metrics);
         }
-        Some(builder.build())
+        Some((builder.build(), consumed))
     }
 }
 
@@ -335,7 +341,7 @@ fn counted_log_batch<E: opentelemetry_sdk::logs::LogExporter + 'static>(
     CountedLogProcessor::new(batch, slots, metrics)
 }
 
-fn sampler(config: SamplerConfig) -> Sampler {
+pub(crate) fn sampler(config: SamplerConfig) -> Sampler {
     match config {
         SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
         SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
