@@ -112,7 +112,7 @@ static IDS_ONLY: crate::installed::Installed<std::sync::Arc<IdsOnly>> =
 pub(crate) fn set_ids_only(sampler: Option<crate::config::SamplerConfig>) {
     IDS_ONLY.set(sampler.map(|config| {
         std::sync::Arc::new(IdsOnly {
-            sampler: crate::telemetry::sdk_sampler(config),
+            sampler: config.sdk_sampler(),
             ids: opentelemetry_sdk::trace::RandomIdGenerator::default(),
         })
     }));

@@ -8,7 +8,6 @@ use pipelines::{Extra, ExtraTraces};
 
 use active::set_active_tracer_provider;
 pub use active::{active_sampler, sdk_tracer};
-pub(crate) use pipelines::sampler as sdk_sampler;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};

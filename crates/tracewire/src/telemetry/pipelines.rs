@@ -7,10 +7,10 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanLimits,
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanLimits,
 };
 
-use crate::config::{Config, ExporterKind, SamplerConfig, Signal};
+use crate::config::{Config, ExporterKind, Signal};
 use crate::error::Error;
 use crate::export::accounting::{
     CountedLogExporter, CountedLogProcessor, CountedSpanExporter, CountedSpanProcessor, QueueSlots,
@@ -157,7 +157,7 @@ pub(super) fn tracer_provider(
         let limits = config.limits;
         let mut builder = SdkTracerProvider::builder()
             .with_resource(resource.clone())
-            .with_sampler(sampler(config.sampler))
+            .with_sampler(config.sampler.sdk_sampler())
             .with_span_limits(SpanLimits {
                 max_events_per_span: limits.span_event_count,
                 max_attributes_per_span: limits.span_attribute_count,
@@ -339,17 +339,4 @@ fn counted_log_batch<E: opentelemetry_sdk::logs::LogExporter + 'static>(
         )
         .build();
     CountedLogProcessor::new(batch, slots, metrics)
-}
-
-pub(crate) fn sampler(config: SamplerConfig) -> Sampler {
-    match config {
-        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
-        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
-        SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
-        SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-        SamplerConfig::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
-        SamplerConfig::ParentBasedTraceIdRatio(r) => {
-            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
-        }
-    }
 }
