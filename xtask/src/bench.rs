@@ -42,6 +42,10 @@ const STACKS: &[(&str, &str)] = &[
         "tracewire, default init, OTLP/HTTP → local receiver",
     ),
     (
+        "fastrace",
+        "fastrace + fastrace-axum (the fastest peer; requests carry a traceparent, without which it records nothing)",
+    ),
+    (
         "tower-http",
         "tower-http TraceLayer (semconv fields) + tracing-opentelemetry",
     ),
@@ -190,6 +194,15 @@ fn load(bin: &Path, stack: &str, seconds: u64, otlp: &str) -> Result<(f64, f64, 
         .stdout(Stdio::null())
         .status();
     let before = cpu_ticks(pid).ok_or("no /proc stat")?;
+    // fastrace-axum traces only requests with a caller's context.
+    let header: &[&str] = if stack.starts_with("fastrace") {
+        &[
+            "-H",
+            "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ]
+    } else {
+        &[]
+    };
     let out = Command::new("taskset")
         .args([
             "-c",
@@ -199,8 +212,9 @@ fn load(bin: &Path, stack: &str, seconds: u64, otlp: &str) -> Result<(f64, f64, 
             "-c16",
             &format!("-d{seconds}s"),
             "--latency",
-            &format!("http://{addr}/users/42"),
         ])
+        .args(header)
+        .arg(format!("http://{addr}/users/42"))
         .output()
         .map_err(|e| e.to_string())?;
     let after = cpu_ticks(pid).ok_or("no /proc stat")?;

@@ -104,6 +104,7 @@ enum Keep {
     Nothing,
     Provider(SdkTracerProvider, opentelemetry_sdk::metrics::SdkMeterProvider),
     Telemetry(tracewire::Telemetry),
+    Fastrace,
 }
 
 impl Keep {
@@ -115,6 +116,7 @@ impl Keep {
                 let _ = tp.shutdown_with_timeout(DRAIN);
             }
             Keep::Telemetry(telemetry) => telemetry.shutdown(),
+            Keep::Fastrace => fastrace::flush(),
         }
     }
 }
@@ -164,6 +166,12 @@ fn stack(name: &str) -> (Router, Keep) {
             .shutdown_timeout(DRAIN)
             .init();
             (route().layer(tracewire_axum::ServerTelemetryLayer::new()), Keep::Telemetry(telemetry))
+        }
+        "fastrace" => {
+            // The fastest peer: fastrace with its axum layer, a reporter that
+            // drops what it is given (as our discarding exporter does).
+            fastrace::set_reporter(DiscardReporter, fastrace::collector::Config::default());
+            (route().layer(fastrace_axum::FastraceLayer), Keep::Fastrace)
         }
         "tower-http" => {
             let tp = provider(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
@@ -252,35 +260,55 @@ fn to_axum_response(response: TracedResponse) -> axum::response::Response {
 
 type OuterService = tower::util::MapResponse<tracewire_axum::ServerTelemetry<Router>, fn(TracedResponse) -> axum::response::Response>;
 
-fn request(i: u64) -> http::Request<axum::body::Body> {
-    http::Request::get(format!("/users/{}", i % 1000))
-        .header("host", "bench.local")
-        .body(axum::body::Body::empty())
-        .expect("request")
+/// The traceparent a traced caller sends: fastrace-axum traces only requests
+/// that carry one, so its stack gets it (the others get none).
+pub const CALLER_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// Whether `stack` is measured with a caller's traceparent.
+fn with_caller(stack: &str) -> bool {
+    stack.starts_with("fastrace")
+}
+
+fn request(i: u64, caller: bool) -> http::Request<axum::body::Body> {
+    let mut request = http::Request::get(format!("/users/{}", i % 1000)).header("host", "bench.local");
+    if caller {
+        request = request.header("traceparent", CALLER_TRACEPARENT);
+    }
+    request.body(axum::body::Body::empty()).expect("request")
+}
+
+/// fastrace's reporter for the benchmark: spans are collected and dropped.
+struct DiscardReporter;
+
+impl fastrace::collector::Reporter for DiscardReporter {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        drop(spans);
+    }
 }
 
 async fn count(name: &str, requests: u64) {
+    let caller = with_caller(name);
     match outer(name) {
-        Some((service, keep)) => count_requests(service, requests, keep).await,
+        Some((service, keep)) => count_requests(service, requests, keep, caller).await,
         None => {
             let (app, keep) = stack(name);
-            count_requests(app.into_service(), requests, keep).await;
+            count_requests(app.into_service(), requests, keep, caller).await;
         }
     }
 }
 
-async fn count_requests<S>(mut service: S, requests: u64, keep: Keep)
+async fn count_requests<S>(mut service: S, requests: u64, keep: Keep, caller: bool)
 where
     S: Service<http::Request<axum::body::Body>, Response = axum::response::Response, Error = std::convert::Infallible>,
 {
     // Warm up: first-use costs (interning, instrument maps) stay out of the figure.
     for i in 0..100 {
-        let response = service.ready().await.expect("ready").call(request(i)).await.expect("infallible");
+        let response = service.ready().await.expect("ready").call(request(i, caller)).await.expect("infallible");
         http_body_util::BodyExt::collect(response.into_body()).await.expect("body");
     }
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     for i in 0..requests {
-        let response = service.ready().await.expect("ready").call(request(i)).await.expect("infallible");
+        let response = service.ready().await.expect("ready").call(request(i, caller)).await.expect("infallible");
         http_body_util::BodyExt::collect(response.into_body()).await.expect("body");
     }
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
