@@ -360,7 +360,15 @@ fn demo_runs_on_postgresql_and_the_redis_worker_when_they_are_set() {
             ("DATABASE_URL", &database),
         ],
     );
-    let banner = app.stdout_lines();
+    // The banner's service lines follow `listening on`: wait for them.
+    let banner = wait_for(Duration::from_secs(10), || {
+        let lines = app.stdout_lines();
+        lines
+            .iter()
+            .any(|l| l.trim_start().starts_with("worker "))
+            .then_some(lines)
+    })
+    .unwrap_or_else(|| panic!("no banner: {:#?}", app.stdout_lines()));
     assert!(
         banner.iter().any(|l| l.contains("Redis list worker at")),
         "{banner:#?}"
