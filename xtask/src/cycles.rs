@@ -55,18 +55,13 @@ fn references(name: &str, path: &Path, mods: &BTreeMap<String, PathBuf>) -> BTre
         .map(|l| l.split("//").next().unwrap_or(""))
         .collect::<Vec<_>>()
         .join("\n");
-    let is_mod_file = path.file_stem().is_some_and(|s| s == "mod" || s == "lib");
     let own: Vec<&str> = if name.is_empty() {
         vec![]
     } else {
         name.split("::").collect()
     };
-    // `super` of a file `a/b.rs` is `a`; of `a/b/mod.rs` also `a`.
-    let parent: Vec<&str> = if is_mod_file || own.is_empty() {
-        own[..own.len().saturating_sub(1)].to_vec()
-    } else {
-        own[..own.len() - 1].to_vec()
-    };
+    // `super` of module `a::b` is `a`, whether it lives in `a/b.rs` or `a/b/mod.rs`.
+    let parent = &own[..own.len().saturating_sub(1)];
     let mut out = BTreeSet::new();
     let mut scan = |prefix: &str, base: &[&str]| {
         let mut rest = code.as_str();
@@ -91,7 +86,7 @@ fn references(name: &str, path: &Path, mods: &BTreeMap<String, PathBuf>) -> BTre
         }
     };
     scan("crate::", &[]);
-    scan("super::", &parent);
+    scan("super::", parent);
     out.retain(|m| {
         m != name && !m.starts_with(&format!("{name}::")) && !name.starts_with(&format!("{m}::"))
     });

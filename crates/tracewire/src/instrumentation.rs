@@ -245,15 +245,7 @@ impl<A: AttributeList> Operation<A> {
                 false,
             ),
         };
-        Self {
-            cx,
-            spanned,
-            recording,
-            start: Instant::now(),
-            attributes,
-            failed: false,
-            finished: false,
-        }
+        Self::adopt(cx, spanned, recording, attributes)
     }
 
     /// An operation around a span the integration started itself (a server

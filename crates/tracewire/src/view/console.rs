@@ -9,8 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
-use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TraceId;
@@ -165,11 +164,14 @@ impl Printer {
                             .unwrap_or(printed.axis.origin),
                     )),
             };
-            out.push_str(&self.style_dim(&format!(
-                "┄ trace {trace_id}, {} late span{}:",
-                spans.len(),
-                if spans.len() == 1 { "" } else { "s" }
-            )));
+            out.push_str(&self.style.paint(
+                "2",
+                &format!(
+                    "┄ trace {trace_id}, {} late span{}:",
+                    spans.len(),
+                    if spans.len() == 1 { "" } else { "s" }
+                ),
+            ));
             out.push('\n');
             for line in tree::lines(&spans, &axis, self.style, "") {
                 out.push_str(&line);
@@ -203,86 +205,55 @@ impl Printer {
         }
         out
     }
-
-    fn style_dim(&self, text: &str) -> String {
-        if self.style.color {
-            format!("\x1b[2m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
-    }
 }
 
 enum Message {
     Span(Box<FinishedSpan>),
     Flush(SyncSender<()>),
+    /// Print what is pending and end the thread.
+    Stop,
 }
 
 /// Where the printer writes.
 pub(crate) type Sink = Box<dyn Write + Send>;
 
-/// The printer on its own thread.
+/// The printer on its own thread. Every message is a `try_send`: a span's
+/// end never waits for the printer, and neither does a flush when the queue
+/// is full (a stuck stdout must not hold a shutdown past its deadline).
 #[derive(Debug)]
 pub(crate) struct ConsoleTree {
-    sender: Mutex<Option<SyncSender<Message>>>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    sender: SyncSender<Message>,
 }
 
 impl ConsoleTree {
-    /// Spans queued for the printer beyond this are dropped (never block).
+    /// Spans queued for the printer beyond this are dropped.
     const QUEUE: usize = 8192;
 
     pub(crate) fn start(sink: Sink, style: Style) -> Self {
         let (sender, receiver) = std::sync::mpsc::sync_channel(Self::QUEUE);
-        let thread = std::thread::Builder::new()
+        // Without a thread the receiver is gone and every send fails at once.
+        let _ = std::thread::Builder::new()
             .name("tracewire-console".into())
-            .spawn(move || run(receiver, sink, Printer::new(style, UNFINISHED_AFTER)))
-            .ok();
-        Self {
-            sender: Mutex::new(thread.as_ref().map(|_| sender)),
-            thread: Mutex::new(thread),
-        }
+            .spawn(move || run(receiver, sink, Printer::new(style, UNFINISHED_AFTER)));
+        Self { sender }
     }
 
     pub(crate) fn send(&self, span: FinishedSpan) {
-        if let Ok(sender) = self.sender.lock() {
-            if let Some(sender) = sender.as_ref() {
-                match sender.try_send(Message::Span(Box::new(span))) {
-                    Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
-                }
-            }
-        }
+        let _ = self.sender.try_send(Message::Span(Box::new(span)));
     }
 
     /// Prints everything pending, waiting at most `timeout`.
     pub(crate) fn flush(&self, timeout: Duration) {
         let (done, finished) = std::sync::mpsc::sync_channel(1);
-        let sent = self
-            .sender
-            .lock()
-            .ok()
-            .and_then(|s| s.as_ref().map(|s| s.send(Message::Flush(done)).is_ok()))
-            .unwrap_or(false);
-        if sent {
+        if self.sender.try_send(Message::Flush(done)).is_ok() {
             let _ = finished.recv_timeout(timeout);
         }
     }
 
-    /// Prints everything pending and stops the thread.
+    /// Prints everything pending and ends the thread.
     pub(crate) fn stop(&self, timeout: Duration) {
         self.flush(timeout);
-        if let Ok(mut sender) = self.sender.lock() {
-            sender.take();
-        }
-        if let Ok(mut thread) = self.thread.lock() {
-            // The thread ends as soon as it sees the channel closed; it was
-            // flushed just before, so only a stuck stdout keeps it.
-            if let Some(thread) = thread.take() {
-                if thread.is_finished() {
-                    let _ = thread.join();
-                }
-            }
-        }
+        let _ = self.sender.try_send(Message::Stop);
     }
 }
 
@@ -302,7 +273,7 @@ fn run(receiver: Receiver<Message>, mut sink: Sink, mut printer: Printer) {
                 let _ = done.try_send(());
             }
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
+            Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => {
                 write(printer.flush());
                 return;
             }

@@ -122,8 +122,3 @@ pub(crate) fn nanos_between(from: SystemTime, to: SystemTime) -> u64 {
         .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
-
-/// A value as display text (arrays as `[a, b]`).
-pub(crate) fn value_text(value: &Value) -> String {
-    value.to_string()
-}

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use opentelemetry::trace::SpanId;
 
-use super::record::{FinishedSpan, kind_name, nanos_between, value_text};
+use super::record::{FinishedSpan, kind_name, nanos_between};
 
 /// Attributes shown on a line, in this order, when the span has them.
 const SHOWN_ATTRIBUTES: &[&str] = &[
@@ -30,7 +30,7 @@ pub(crate) struct Style {
 }
 
 impl Style {
-    fn paint(self, code: &str, text: &str) -> String {
+    pub(crate) fn paint(self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
@@ -231,7 +231,7 @@ pub(crate) fn lines(
             );
             for key in SHOWN_ATTRIBUTES {
                 if let Some(value) = span.attribute(key) {
-                    let _ = write!(line, "  {key}={}", value_text(value));
+                    let _ = write!(line, "  {key}={value}");
                 }
             }
             line.trim_end().to_owned()
