@@ -312,6 +312,20 @@ impl<A: AttributeList> Operation<A> {
         }
     }
 
+    /// Adds an attribute to the metric's attributes only (one the span was
+    /// started with already, or one the span must not carry).
+    pub fn add_metric_attribute(&mut self, attribute: KeyValue) {
+        self.attributes.push_attribute(attribute);
+    }
+
+    /// Renames the span (a name that was only known at the end: an RPC
+    /// method the server turned out not to know, say).
+    pub fn update_name(&self, name: impl Into<Cow<'static, str>>) {
+        if self.recording {
+            self.cx.span().update_name(name);
+        }
+    }
+
     /// Adds an attribute to the span and to the metric's attributes (say, a
     /// response status code).
     pub fn add_attribute(&mut self, attribute: KeyValue) {

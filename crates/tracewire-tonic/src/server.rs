@@ -1,0 +1,279 @@
+//! [`ServerTelemetryLayer`]: a SERVER span and `rpc.server.call.duration`
+//! per call of a tonic server (or any tower service that speaks gRPC).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use tracewire::instrumentation::{self as tw, Histogram};
+use tracewire::otel::StringValue;
+use tracewire::otel_sdk::trace::SdkTracer;
+use tracewire::propagation::HeaderExtractor;
+
+use crate::body::{CallBody, respond};
+use crate::call::{Call, End, Side, Start};
+use crate::method::{Recognized, method_of_path, service_of};
+
+const SCOPE: &str = "tracewire-tonic";
+
+/// Services whose calls are not traced or measured by default: probes and
+/// tooling, as HTTP health paths are.
+pub const DEFAULT_EXCLUDED_SERVICES: &[&str] = &[
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
+#[derive(Debug)]
+struct Settings {
+    tracer: Option<SdkTracer>,
+    duration: Histogram,
+    recognized: Arc<Recognized>,
+    excluded: Vec<String>,
+}
+
+/// The server layer: add it to `tonic::transport::Server::builder()` (or use
+/// [`server`](crate::server)).
+///
+/// Per call: a SERVER span named `{rpc.method}` under the context extracted
+/// from the request metadata (`traceparent`, `tracestate`, `baggage`, with
+/// tracewire's propagators), `rpc.system.name`, `rpc.method`,
+/// `rpc.response.status_code` from the trailers (or the headers of a
+/// trailers-only response), `server.address`/`.port`, `network.peer.*`;
+/// status Error and `error.type` for `UNKNOWN`, `DEADLINE_EXCEEDED`,
+/// `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS`. A streaming
+/// call ends when its response stream does.
+#[derive(Debug, Clone)]
+pub struct ServerTelemetryLayer {
+    settings: Arc<Settings>,
+}
+
+impl Default for ServerTelemetryLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerTelemetryLayer {
+    /// Spans on the tracer `tracewire::init` installed (without one, context
+    /// still propagates), metrics on the global meter provider; calls to
+    /// [`DEFAULT_EXCLUDED_SERVICES`] left alone; a method is known unless the
+    /// server answers it `UNIMPLEMENTED` (see
+    /// [`recognized_methods`](Self::recognized_methods)).
+    pub fn new() -> Self {
+        Self {
+            settings: Arc::new(Settings {
+                tracer: tracewire::sdk_tracer(SCOPE),
+                duration: duration(&tw::global_meter(SCOPE)),
+                recognized: Arc::new(Recognized::answered()),
+                excluded: DEFAULT_EXCLUDED_SERVICES
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+            }),
+        }
+    }
+
+    fn with(self, change: impl FnOnce(&mut Settings)) -> Self {
+        let s = &self.settings;
+        let mut settings = Settings {
+            tracer: s.tracer.clone(),
+            duration: s.duration.clone(),
+            recognized: s.recognized.clone(),
+            excluded: s.excluded.clone(),
+        };
+        change(&mut settings);
+        Self {
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// Uses this tracer.
+    pub fn tracer(self, tracer: SdkTracer) -> Self {
+        self.with(|s| s.tracer = Some(tracer))
+    }
+
+    /// Records `rpc.server.call.duration` on this meter.
+    pub fn meter(self, meter: &tracewire::otel::metrics::Meter) -> Self {
+        let duration = duration(meter);
+        self.with(|s| s.duration = duration)
+    }
+
+    /// The methods this server has (`package.Service/Method`); calls to any
+    /// other are `_OTHER` with `rpc.method_original`, decided when the call
+    /// starts. Without a list, a method is known unless the server answers
+    /// `UNIMPLEMENTED` — which is what tonic answers for a method no service
+    /// has, and also what a handler may answer on purpose: list the methods
+    /// when one does.
+    pub fn recognized_methods<I: IntoIterator<Item = S>, S: AsRef<str>>(self, methods: I) -> Self {
+        let recognized = Arc::new(Recognized::listed(methods));
+        self.with(|s| s.recognized = recognized)
+    }
+
+    /// Leaves calls to `service` (`package.Service`) untraced and unmeasured.
+    pub fn exclude_service(self, service: impl Into<String>) -> Self {
+        let service = service.into();
+        self.with(|s| s.excluded.push(service))
+    }
+
+    /// Traces and measures every service, health checks included.
+    pub fn exclude_no_service(self) -> Self {
+        self.with(|s| s.excluded.clear())
+    }
+}
+
+fn duration(meter: &tracewire::otel::metrics::Meter) -> Histogram {
+    tw::duration_histogram(
+        meter,
+        crate::attr::RPC_SERVER_CALL_DURATION,
+        "Duration of gRPC calls served, to the end of the response stream.",
+        tw::DURATION_BUCKETS,
+    )
+}
+
+impl<S> tower::Layer<S> for ServerTelemetryLayer {
+    type Service = ServerTelemetry<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ServerTelemetry {
+            inner,
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+/// The service [`ServerTelemetryLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct ServerTelemetry<S> {
+    inner: S,
+    settings: Arc<Settings>,
+}
+
+impl<S, B, ResBody> tower::Service<http::Request<B>> for ServerTelemetry<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<ResBody>>,
+{
+    type Response = http::Response<CallBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ServerFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let settings = &self.settings;
+        let path = request.uri().path();
+        let method = method_of_path(path);
+        if let Some(method) = method {
+            let service = service_of(method);
+            if settings.excluded.iter().any(|s| s == service) {
+                return ServerFuture {
+                    inner: self.inner.call(request),
+                    call: None,
+                };
+            }
+        }
+        let parent = tw::extract_from(&HeaderExtractor(request.headers()));
+        let (local, peer) = connection(&request);
+        let server = local
+            .map(|local| {
+                (
+                    StringValue::from(local.ip().to_string()),
+                    Some(local.port()),
+                )
+            })
+            .or_else(|| {
+                let authority = request.uri().authority()?;
+                let (host, port) = tracewire::http::split_host(authority.as_str());
+                Some((StringValue::from(host.to_owned()), port))
+            });
+        let call = Call::start(Start {
+            tracer: settings.tracer.as_ref(),
+            side: Side::Server,
+            parent: &parent,
+            method: settings.recognized.at_start(method),
+            path,
+            server,
+            peer,
+            deadline: crate::code::timeout_in(request.headers())
+                .and_then(|timeout| Instant::now().checked_add(timeout)),
+            recognized: Some(settings.recognized.clone()),
+            duration: &settings.duration,
+        });
+        let inner = {
+            let _current = call.context().clone().attach();
+            self.inner.call(request)
+        };
+        ServerFuture {
+            inner,
+            call: Some(call),
+        }
+    }
+}
+
+/// The connection's local and peer addresses, when the server put them in
+/// the request (tonic's `TcpConnectInfo`).
+fn connection<B>(
+    request: &http::Request<B>,
+) -> (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>) {
+    #[cfg(feature = "transport")]
+    if let Some(info) = request
+        .extensions()
+        .get::<tonic::transport::server::TcpConnectInfo>()
+    {
+        return (info.local_addr(), info.remote_addr());
+    }
+    let _ = request;
+    (None, None)
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`ServerTelemetry`].
+    pub struct ServerFuture<F> {
+        #[pin]
+        inner: F,
+        call: Option<Call>,
+    }
+}
+
+impl<F> std::fmt::Debug for ServerFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, ResBody, E> Future for ServerFuture<F>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+{
+    type Output = Result<http::Response<CallBody<ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = {
+            // The handler (its logs, spans and outgoing calls) runs in the
+            // call's context.
+            let _current = this
+                .call
+                .as_ref()
+                .map(|call| call.context().clone().attach());
+            match this.inner.poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(result) => result,
+            }
+        };
+        Poll::Ready(match (result, this.call.take()) {
+            (Ok(response), Some(call)) => Ok(respond(call, response)),
+            (Ok(response), None) => Ok(response.map(|body| CallBody::new(body, None))),
+            (Err(error), call) => {
+                if let Some(mut call) = call {
+                    call.end(End::Failed("_OTHER"));
+                }
+                Err(error)
+            }
+        })
+    }
+}
