@@ -52,6 +52,29 @@ pub fn require_tool(tool: &str, test: &str) -> Option<PathBuf> {
     found
 }
 
+/// Whether `python3` can import every module of `modules`. Under CI a
+/// missing one panics; elsewhere the test prints a loud skip naming them
+/// (`pip install -r tests/python/requirements.txt`) and the caller returns.
+pub fn require_python_modules(modules: &[&str], test: &str) -> bool {
+    let imports = format!("import {}", modules.join(", "));
+    let found = Command::new("python3")
+        .args(["-c", &imports])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            !in_ci(),
+            "python3 with {modules:?} is required for {test} (CI=true): pip install -r tests/python/requirements.txt"
+        );
+        eprintln!(
+            "\n*** SKIPPED {test}: python3 cannot import {modules:?} (pip install -r tests/python/requirements.txt) ***\n"
+        );
+    }
+    found
+}
+
 /// A running example process, killed on drop.
 #[derive(Debug)]
 pub struct Example {

@@ -154,6 +154,14 @@ pub fn attr(attrs: &[KeyValue], key: &str) -> Option<String> {
         .and_then(string_of)
 }
 
+/// An integer attribute by key.
+pub fn int_attr(attrs: &[KeyValue], key: &str) -> Option<i64> {
+    match attrs.iter().find(|kv| kv.key == key)?.value.as_ref()?.value {
+        Some(any_value::Value::IntValue(n)) => Some(n),
+        _ => None,
+    }
+}
+
 /// Runs `serve` on a fresh runtime in its own thread; returns once bound.
 fn spawn_server<F, Fut>(serve: F) -> SocketAddr
 where

@@ -82,6 +82,21 @@ pub fn test(extra: &[String]) -> Result<(), String> {
             ));
         }
     }
+    // The cross-language gRPC test calls Python's OpenTelemetry gRPC stack.
+    let python_grpc = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import grpc, grpc_tools, opentelemetry.sdk, opentelemetry.instrumentation.grpc",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !python_grpc {
+        missing.push(
+            "Python's grpcio + opentelemetry-instrumentation-grpc (pip install -r tests/python/requirements.txt), used by tests/tests/grpc.rs".to_owned(),
+        );
+    }
     if !missing.is_empty() {
         let list = missing.join("\n  - ");
         if ci {

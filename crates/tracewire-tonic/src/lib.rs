@@ -9,13 +9,12 @@
 //! # #[cfg(feature = "transport")]
 //! # async fn run() -> Result<(), tonic::transport::Error> {
 //! let _telemetry = tracewire::init();
-//! let health = tonic_health_service();
+//! let (_, health) = tonic_health::server::health_reporter(); // any generated server
 //! tracewire_tonic::server() // Server::builder() with the server layer
 //!     .add_service(health)
 //!     .serve("127.0.0.1:50051".parse().unwrap())
 //!     .await
 //! # }
-//! # fn tonic_health_service() -> tonic::service::Routes { tonic::service::Routes::default() }
 //! ```
 //!
 //! A client: wrap the channel with [`ClientTelemetryLayer`] and hand it to

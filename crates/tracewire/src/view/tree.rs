@@ -16,7 +16,7 @@ const SHOWN_ATTRIBUTES: &[&str] = &[
     "url.full",
     "db.query.summary",
     "messaging.destination.name",
-    "rpc.method",
+    "rpc.response.status_code",
     "error.type",
 ];
 
