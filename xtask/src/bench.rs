@@ -368,3 +368,74 @@ pub fn http(root: &Path, args: &[String]) -> Result<(), String> {
     );
     Ok(())
 }
+
+/// The stacks of `cargo xtask bench grpc`, both sides of each call instrumented.
+const GRPC_STACKS: &[(&str, &str)] = &[
+    ("bare", "bare tonic client → server"),
+    (
+        "tracewire",
+        "tracewire-tonic client and server layers, 100% sampled, batch → discard, RPC duration metrics",
+    ),
+    (
+        "tonic-tracing-opentelemetry",
+        "tonic-tracing-opentelemetry client and server layers + tracing-opentelemetry, 100% sampled, batch → discard (no metrics)",
+    ),
+];
+
+/// `cargo xtask bench grpc [--quick]`: instructions (callgrind, the
+/// difference of two call counts) and allocations per unary call, client
+/// and server in one process over an in-memory HTTP/2 connection.
+pub fn grpc(root: &Path, args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let (n1, n2) = if quick {
+        (200u64, 1200u64)
+    } else {
+        (500, 5500)
+    };
+    if !on_path("valgrind") {
+        return Err("`valgrind` is needed (apt-get install valgrind)".into());
+    }
+    let dir = root.join("benches/grpc");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--quiet"])
+        .current_dir(&dir)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("building benches/grpc failed".into());
+    }
+    let bin = dir.join("target/release/grpc-bench");
+    let mut rows = Vec::new();
+    for (stack, label) in GRPC_STACKS {
+        eprintln!("xtask: bench grpc {stack}");
+        let small = callgrind(&bin, stack, n1, "");
+        let big = callgrind(&bin, stack, n2, "");
+        let (instructions, allocations) = match (small, big) {
+            (Ok((a, _)), Ok((b, allocs))) => (Some((b - a) / (n2 - n1) as f64), allocs),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("xtask: callgrind {stack}: {e}");
+                (None, None)
+            }
+        };
+        rows.push((*stack, *label, instructions, allocations));
+    }
+    let (_, _, base_instr, base_allocs) = rows[0];
+    println!("| stack | instructions/call | added | allocations/call | added |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (stack, label, instructions, allocations) in &rows {
+        let added_instr = match (instructions, base_instr) {
+            (Some(v), Some(b)) => format!("{:+.1}k", (v - b) / 1000.0),
+            _ => "—".into(),
+        };
+        let added_allocs = match (allocations, base_allocs) {
+            (Some(v), Some(b)) => format!("{:+.1}", v - b),
+            _ => "—".into(),
+        };
+        println!(
+            "| {label} (`{stack}`) | {} | {added_instr} | {} | {added_allocs} |",
+            instructions.map_or("—".into(), |v| format!("{:.1}k", v / 1000.0)),
+            allocations.map_or("—".into(), |v| format!("{v:.1}")),
+        );
+    }
+    Ok(())
+}

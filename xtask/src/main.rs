@@ -5,6 +5,7 @@
 //! - `lint`  — `cargo fmt --check`, clippy with `-D warnings`, docs with `-D warnings`;
 //! - `ci`    — `lint`, then `test`;
 //! - `bench http` — the HTTP benchmark (callgrind + wrk), see `bench.rs`;
+//! - `bench grpc` — instructions per unary gRPC call (callgrind), see `bench.rs`;
 //! - `stack [down]` — `deploy/` with Docker Compose, waited until healthy;
 //! - `fuzz` — generated and mutated inputs for every parser of untrusted
 //!   input (`tests/src/bin/fuzz.rs`), 10⁶ cases per target by default.
@@ -34,6 +35,7 @@ tasks:
           docker compose up deploy/ (images in deploy/.env), wait for every health check,
           then check each service's health endpoint from the host; `down` stops it
   bench http [--quick] [--only STACK,…]
+  bench grpc [--quick]
           instructions and allocations per request (callgrind) and a pinned wrk load run,
           our layer vs the bare router and the peer stacks, as ratios (needs valgrind, wrk)
 ";
@@ -48,7 +50,10 @@ fn main() -> ExitCode {
         Some("stack") => stack::stack(&tasks::workspace_root(), &args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("http") => bench::http(&tasks::workspace_root(), &args[2..]),
-            _ => Err(format!("usage: cargo xtask bench http [--quick]\n\n{HELP}")),
+            Some("grpc") => bench::grpc(&tasks::workspace_root(), &args[2..]),
+            _ => Err(format!(
+                "usage: cargo xtask bench http|grpc [--quick]\n\n{HELP}"
+            )),
         },
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");

@@ -120,13 +120,14 @@ pub fn test(extra: &[String]) -> Result<(), String> {
 }
 
 /// The crates users depend on, in dependency order (`cargo package` order).
-const PUBLISHED: [&str; 6] = [
+const PUBLISHED: [&str; 7] = [
     "tracewire",
     "tracewire-axum",
     "tracewire-reqwest",
     "tracewire-sqlx",
     "tracewire-redis",
     "tracewire-queue",
+    "tracewire-tonic",
 ];
 
 /// Whether `name` is one of the crates users depend on.

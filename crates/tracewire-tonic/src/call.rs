@@ -64,7 +64,8 @@ pub(crate) struct Start<'a> {
     /// The request path, for `rpc.method_original` of an unknown method.
     pub(crate) path: &'a str,
     pub(crate) server: Option<(StringValue, Option<u16>)>,
-    pub(crate) peer: Option<std::net::SocketAddr>,
+    /// `network.peer.address` and `.port`.
+    pub(crate) peer: Option<(StringValue, u16)>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) recognized: Option<Arc<Recognized>>,
     pub(crate) duration: &'a Histogram,
@@ -100,15 +101,9 @@ impl Call {
                     original(start.path),
                 ));
             }
-            if let Some(peer) = start.peer {
-                span.push(KeyValue::new(
-                    attr::NETWORK_PEER_ADDRESS,
-                    peer.ip().to_string(),
-                ));
-                span.push(KeyValue::new(
-                    attr::NETWORK_PEER_PORT,
-                    i64::from(peer.port()),
-                ));
+            if let Some((address, port)) = start.peer {
+                span.push(KeyValue::new(attr::NETWORK_PEER_ADDRESS, address));
+                span.push(KeyValue::new(attr::NETWORK_PEER_PORT, i64::from(port)));
             }
         });
         Self {

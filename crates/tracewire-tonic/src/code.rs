@@ -78,10 +78,14 @@ impl From<tonic::Code> for Code {
     }
 }
 
+/// Header names built once: a lookup by `&str` parses the name every time.
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
+
 /// `grpc-status` in a header map (a trailers-only response's headers, or the
 /// trailers): `None` when absent, `UNKNOWN` when unreadable.
 pub(crate) fn status_in(headers: &http::HeaderMap) -> Option<Code> {
-    let value = headers.get("grpc-status")?;
+    let value = headers.get(&GRPC_STATUS)?;
     Some(
         std::str::from_utf8(value.as_bytes())
             .ok()
@@ -122,7 +126,7 @@ pub(crate) fn message_in(headers: &http::HeaderMap) -> String {
 /// A `grpc-timeout` value (`1S`, `250m`, …: at most 8 digits and a unit);
 /// `None` when absent or malformed (a malformed deadline is no deadline).
 pub(crate) fn timeout_in(headers: &http::HeaderMap) -> Option<Duration> {
-    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let value = headers.get(&GRPC_TIMEOUT)?.to_str().ok()?;
     if value.len() < 2 || value.len() > 9 {
         return None;
     }

@@ -32,6 +32,31 @@ struct Settings {
     duration: Histogram,
     recognized: Arc<Recognized>,
     excluded: Vec<String>,
+    addresses: AddressText,
+}
+
+/// The text of the addresses a server sees over and over (its own, its
+/// clients'), kept so that each call shares one string instead of
+/// formatting and allocating it (bounded: past the bound, formatted per call).
+#[derive(Debug, Default)]
+struct AddressText(std::sync::RwLock<std::collections::HashMap<std::net::IpAddr, StringValue>>);
+
+impl AddressText {
+    const MAX: usize = 256;
+
+    fn of(&self, ip: std::net::IpAddr) -> StringValue {
+        if let Some(found) = self.0.read().ok().and_then(|m| m.get(&ip).cloned()) {
+            return found;
+        }
+        let text: std::sync::Arc<str> = ip.to_string().into();
+        let value = StringValue::from(text);
+        if let Ok(mut map) = self.0.write() {
+            if map.len() < Self::MAX {
+                map.insert(ip, value.clone());
+            }
+        }
+        value
+    }
 }
 
 /// The server layer: add it to `tonic::transport::Server::builder()` (or use
@@ -72,6 +97,7 @@ impl ServerTelemetryLayer {
                     .iter()
                     .map(|s| (*s).to_owned())
                     .collect(),
+                addresses: AddressText::default(),
             }),
         }
     }
@@ -83,6 +109,7 @@ impl ServerTelemetryLayer {
             duration: s.duration.clone(),
             recognized: s.recognized.clone(),
             excluded: s.excluded.clone(),
+            addresses: AddressText::default(),
         };
         change(&mut settings);
         Self {
@@ -197,7 +224,7 @@ where
             method: settings.recognized.at_start(method),
             path,
             server,
-            peer,
+            peer: peer.map(|peer| (settings.addresses.of(peer.ip()), peer.port())),
             deadline: crate::code::timeout_in(request.headers())
                 .and_then(|timeout| Instant::now().checked_add(timeout)),
             recognized: Some(settings.recognized.clone()),
