@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use smallvec::SmallVec;
 use tracewire::instrumentation::{Histogram, Operation};
+use tracewire::metrics::BoundHistograms;
 use tracewire::otel::KeyValue;
 use tracewire::otel::trace::SpanKind;
 use tracewire::otel::{Context, StringValue};
@@ -22,6 +23,34 @@ const OTHER_SPAN_NAME: &str = "grpc";
 
 /// How close to its deadline a dropped call counts as having reached it.
 const DEADLINE_SLACK: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// A side's duration histogram and its bound handles.
+#[derive(Debug)]
+pub(crate) struct CallDuration {
+    histogram: Histogram,
+    bound: BoundHistograms<CallKey>,
+}
+
+impl CallDuration {
+    pub(crate) fn new(histogram: Histogram) -> Arc<Self> {
+        Arc::new(Self {
+            histogram,
+            bound: BoundHistograms::default(),
+        })
+    }
+}
+
+/// What decides a call's metric attributes, by the addresses of shared
+/// strings (interned methods, cached server addresses) and codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct CallKey {
+    method: usize,
+    /// The status code; `u8::MAX` for a failure before any status.
+    code: u8,
+    failure: usize,
+    address: usize,
+    port: u16,
+}
 
 /// Which end of the call this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +74,10 @@ pub(crate) enum End {
 pub(crate) struct Call {
     op: Operation<SmallVec<[KeyValue; 8]>>,
     side: Side,
-    duration: Histogram,
+    duration: Arc<CallDuration>,
+    /// The server address and port as part of the metric's key: `Some` when
+    /// the address string is shared (its address identifies it).
+    server_key: Option<(usize, u16)>,
     method: Known,
     /// The server's method learning (server side, no configured list).
     recognized: Option<Arc<Recognized>>,
@@ -64,15 +96,25 @@ pub(crate) struct Start<'a> {
     /// The request path, for `rpc.method_original` of an unknown method.
     pub(crate) path: &'a str,
     pub(crate) server: Option<(StringValue, Option<u16>)>,
+    /// Whether `server`'s string is one shared by every call (a cached or
+    /// configured address), not made for this call.
+    pub(crate) server_shared: bool,
     /// `network.peer.address` and `.port`.
     pub(crate) peer: Option<(StringValue, u16)>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) recognized: Option<Arc<Recognized>>,
-    pub(crate) duration: &'a Histogram,
+    pub(crate) duration: &'a Arc<CallDuration>,
 }
 
 impl Call {
     pub(crate) fn start(start: Start<'_>) -> Self {
+        let server_key = match (&start.server, start.server_shared) {
+            (Some((address, port)), true) => {
+                Some((address.as_str().as_ptr() as usize, port.unwrap_or(0)))
+            }
+            (None, _) => Some((0, 0)),
+            (Some(_), false) => None,
+        };
         let mut metric: SmallVec<[KeyValue; 8]> = SmallVec::new();
         metric.push(KeyValue::new(attr::RPC_SYSTEM_NAME, "grpc"));
         if let Some((address, port)) = &start.server {
@@ -109,7 +151,8 @@ impl Call {
         Self {
             op,
             side: start.side,
-            duration: start.duration.clone(),
+            duration: Arc::clone(start.duration),
+            server_key,
             method: start.method,
             recognized: start.recognized,
             deadline: start.deadline,
@@ -133,11 +176,18 @@ impl Call {
             End::Status(code, _) => Some(*code),
             End::Failed(_) => None,
         };
+        let mut method_key = Some(OTHER.as_ptr() as usize);
         match std::mem::replace(&mut self.method, Known::Other) {
-            Known::Yes(name) => self.op.add_metric_attribute(KeyValue::new(
-                attr::RPC_METHOD,
-                tracewire::http::string_value(name),
-            )),
+            Known::Yes(name) => {
+                method_key = match &name {
+                    std::borrow::Cow::Borrowed(name) => Some(name.as_ptr() as usize),
+                    std::borrow::Cow::Owned(_) => None,
+                };
+                self.op.add_metric_attribute(KeyValue::new(
+                    attr::RPC_METHOD,
+                    tracewire::http::string_value(name),
+                ));
+            }
             Known::Unless(name) if code == Some(Code::UNIMPLEMENTED) => {
                 // tonic's answer for a method no service has: not a method of
                 // this server, so not a name to keep (nor a metric series).
@@ -148,6 +198,7 @@ impl Call {
                     .set_span_attribute(KeyValue::new(attr::RPC_METHOD_ORIGINAL, name));
             }
             Known::Unless(name) => {
+                method_key = None;
                 if let Some(recognized) = &self.recognized {
                     recognized.learn(&name);
                 }
@@ -157,6 +208,10 @@ impl Call {
                 .op
                 .add_metric_attribute(KeyValue::new(attr::RPC_METHOD, OTHER)),
         }
+        let (code_key, failure_key) = match &end {
+            End::Status(code, _) => (code.number(), 0),
+            End::Failed(class) => (u8::MAX, class.as_ptr() as usize),
+        };
         match end {
             End::Status(code, message) => {
                 self.op
@@ -171,7 +226,31 @@ impl Call {
             }
             End::Failed(class) => self.op.fail(class, ""),
         }
-        self.op.finish(Some(&self.duration));
+        let key = match (method_key, self.server_key) {
+            (Some(method), Some((address, port))) => Some(CallKey {
+                method,
+                code: code_key,
+                failure: failure_key,
+                address,
+                port,
+            }),
+            _ => None,
+        };
+        let seconds = self.op.elapsed().as_secs_f64();
+        {
+            // Under the span's context: a sampled call is its bucket's exemplar.
+            let _current = self
+                .op
+                .is_recording()
+                .then(|| self.op.context().clone().attach());
+            let attributes = self.op.attributes();
+            self.duration
+                .bound
+                .record(&self.duration.histogram, key, seconds, || {
+                    SmallVec::<[KeyValue; 8]>::from(attributes)
+                });
+        }
+        self.op.finish(None);
     }
 
     /// Ends a call given up before its status: `DEADLINE_EXCEEDED` once the

@@ -14,7 +14,7 @@ use tracewire::otel_sdk::trace::SdkTracer;
 use tracewire::propagation::HeaderInjector;
 
 use crate::body::{CallBody, respond};
-use crate::call::{Call, End, Side, Start};
+use crate::call::{Call, CallDuration, End, Side, Start};
 use crate::code::Code;
 use crate::method::{Known, method_of_path, service_of};
 use crate::server::DEFAULT_EXCLUDED_SERVICES;
@@ -29,7 +29,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug)]
 struct Settings {
     tracer: Option<SdkTracer>,
-    duration: Histogram,
+    duration: Arc<CallDuration>,
     server: Option<(StringValue, Option<u16>)>,
     excluded: Vec<String>,
 }
@@ -76,7 +76,7 @@ impl ClientTelemetryLayer {
         Self {
             settings: Arc::new(Settings {
                 tracer: tracewire::sdk_tracer(SCOPE),
-                duration: duration(&tw::global_meter(SCOPE)),
+                duration: CallDuration::new(duration(&tw::global_meter(SCOPE))),
                 server: None,
                 excluded: DEFAULT_EXCLUDED_SERVICES
                     .iter()
@@ -109,7 +109,9 @@ impl ClientTelemetryLayer {
 
     /// The server this client calls (`server.address`, `server.port`).
     pub fn server_address(self, host: impl Into<String>, port: Option<u16>) -> Self {
-        let host = StringValue::from(host.into());
+        // One shared string (cloning it per call copies nothing).
+        let host: Arc<str> = host.into().into();
+        let host = StringValue::from(host);
         self.with(|s| s.server = Some((host, port)))
     }
 
@@ -134,7 +136,7 @@ impl ClientTelemetryLayer {
 
     /// Records `rpc.client.call.duration` on this meter.
     pub fn meter(self, meter: &tracewire::otel::metrics::Meter) -> Self {
-        let duration = duration(meter);
+        let duration = CallDuration::new(duration(meter));
         self.with(|s| s.duration = duration)
     }
 
@@ -204,6 +206,7 @@ where
                 call: None,
             };
         }
+        let server_shared = settings.server.is_some();
         let server = settings.server.clone().or_else(|| {
             let authority = request.uri().authority()?;
             let (host, port) = tracewire::http::split_host(authority.as_str());
@@ -216,6 +219,7 @@ where
             method: Known::called(method),
             path,
             server,
+            server_shared,
             peer: None,
             deadline: crate::code::timeout_in(request.headers())
                 .and_then(|timeout| Instant::now().checked_add(timeout)),

@@ -47,6 +47,11 @@ impl Code {
         }
     }
 
+    /// The number on the wire.
+    pub(crate) fn number(self) -> u8 {
+        self.0
+    }
+
     /// The conventions' string for the code.
     pub(crate) fn name(self) -> &'static str {
         NAMES[usize::from(self.0)]

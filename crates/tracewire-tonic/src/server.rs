@@ -13,7 +13,7 @@ use tracewire::otel_sdk::trace::SdkTracer;
 use tracewire::propagation::HeaderExtractor;
 
 use crate::body::{CallBody, respond};
-use crate::call::{Call, End, Side, Start};
+use crate::call::{Call, CallDuration, End, Side, Start};
 use crate::method::{Recognized, method_of_path, service_of};
 
 const SCOPE: &str = "tracewire-tonic";
@@ -29,7 +29,7 @@ pub const DEFAULT_EXCLUDED_SERVICES: &[&str] = &[
 #[derive(Debug)]
 struct Settings {
     tracer: Option<SdkTracer>,
-    duration: Histogram,
+    duration: Arc<CallDuration>,
     recognized: Arc<Recognized>,
     excluded: Vec<String>,
     addresses: AddressText,
@@ -91,7 +91,7 @@ impl ServerTelemetryLayer {
         Self {
             settings: Arc::new(Settings {
                 tracer: tracewire::sdk_tracer(SCOPE),
-                duration: duration(&tw::global_meter(SCOPE)),
+                duration: CallDuration::new(duration(&tw::global_meter(SCOPE))),
                 recognized: Arc::new(Recognized::answered()),
                 excluded: DEFAULT_EXCLUDED_SERVICES
                     .iter()
@@ -124,7 +124,7 @@ impl ServerTelemetryLayer {
 
     /// Records `rpc.server.call.duration` on this meter.
     pub fn meter(self, meter: &tracewire::otel::metrics::Meter) -> Self {
-        let duration = duration(meter);
+        let duration = CallDuration::new(duration(meter));
         self.with(|s| s.duration = duration)
     }
 
@@ -205,13 +205,12 @@ where
         }
         let parent = tw::extract_from(&HeaderExtractor(request.headers()));
         let (local, peer) = connection(&request);
+        // The local address's text is shared by every call (its string's
+        // address keys the metric's bound handle); an `:authority` is the
+        // request's own.
+        let server_shared = local.is_some();
         let server = local
-            .map(|local| {
-                (
-                    StringValue::from(local.ip().to_string()),
-                    Some(local.port()),
-                )
-            })
+            .map(|local| (settings.addresses.of(local.ip()), Some(local.port())))
             .or_else(|| {
                 let authority = request.uri().authority()?;
                 let (host, port) = tracewire::http::split_host(authority.as_str());
@@ -224,6 +223,7 @@ where
             method: settings.recognized.at_start(method),
             path,
             server,
+            server_shared,
             peer: peer.map(|peer| (settings.addresses.of(peer.ip()), peer.port())),
             deadline: crate::code::timeout_in(request.headers())
                 .and_then(|timeout| Instant::now().checked_add(timeout)),

@@ -651,6 +651,23 @@ async fn durations_are_recorded_with_the_conventions_labels() {
             "{side}:\n{metrics}"
         );
     }
+    // A sampled call is its bucket's exemplar, on both sides (the latest
+    // call of each bucket and label set).
+    let traces: Vec<String> = t
+        .spans()
+        .iter()
+        .filter(|s| s.name == "tracewire.test.Echo/Unary")
+        .map(|s| format!("trace_id=\"{}\"", s.span_context.trace_id()))
+        .collect();
+    for side in ["server", "client"] {
+        assert!(
+            metrics.lines().any(|l| {
+                l.starts_with(&format!("rpc_{side}_call_duration_seconds_bucket"))
+                    && traces.iter().any(|t| l.contains(t.as_str()))
+            }),
+            "{side}: no exemplar of {traces:?}:\n{metrics}"
+        );
+    }
     assert!(
         metrics.contains("# UNIT rpc_server_call_duration_seconds seconds"),
         "{metrics}"

@@ -272,6 +272,60 @@ impl BoundHistogram {
     }
 }
 
+/// Bound handles of one histogram, one per attribute combination an
+/// integration can name with a small key (interned strings by address,
+/// codes), so that recording does not hash the attributes every time.
+/// Bounded: past the cap, or without a key, values are recorded unbound.
+#[derive(Debug)]
+pub struct BoundHistograms<K> {
+    handles: RwLock<HashMap<K, BoundHistogram, BuildHasherDefault<crate::http::SmallKeyHasher>>>,
+}
+
+impl<K> Default for BoundHistograms<K> {
+    fn default() -> Self {
+        Self {
+            handles: RwLock::new(HashMap::default()),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> BoundHistograms<K> {
+    /// How many combinations get a handle.
+    pub const MAX_HANDLES: usize = 4096;
+
+    /// Records `value` for `key`, binding a handle with `attributes()` the
+    /// first time; unbound when `key` is `None` or the cache is full.
+    pub fn record<A: AsRef<[KeyValue]>>(
+        &self,
+        histogram: &Histogram,
+        key: Option<K>,
+        value: f64,
+        attributes: impl FnOnce() -> A,
+    ) {
+        let Some(key) = key else {
+            histogram.record(value, attributes().as_ref());
+            return;
+        };
+        // Recorded under the read lock: no handle clone (two atomic operations).
+        if let Ok(handles) = self.handles.read() {
+            if let Some(handle) = handles.get(&key) {
+                handle.record(value);
+                return;
+            }
+        }
+        let attributes = attributes();
+        match self.handles.write() {
+            Ok(mut handles) if handles.len() < Self::MAX_HANDLES || handles.contains_key(&key) => {
+                handles
+                    .entry(key)
+                    .or_insert_with(|| histogram.bind(attributes.as_ref()))
+                    .record(value);
+            }
+            _ => histogram.record(value, attributes.as_ref()),
+        }
+    }
+}
+
 /// A monotonic `u64` counter with exemplars.
 #[derive(Debug, Clone)]
 pub struct Counter {
