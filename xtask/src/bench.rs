@@ -99,15 +99,20 @@ fn start_listening(mut command: Command) -> Result<(Child, String), String> {
         .spawn()
         .map_err(|e| e.to_string())?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut reader = BufReader::new(stdout);
+    // Log lines may come first (a service's start-up lines).
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .ok_or_else(|| format!("unexpected output {line:?}"))?
-        .to_owned();
+    let addr = loop {
+        line.clear();
+        if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            return Err("exited before `listening on`".into());
+        }
+        if let Some(addr) = line.trim().strip_prefix("listening on http://") {
+            break addr.to_owned();
+        }
+    };
+    // Keep reading what it prints, so a full pipe never blocks it.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
     Ok((child, addr))
 }
 
@@ -272,6 +277,7 @@ fn ratio(value: Option<f64>, base: Option<f64>) -> String {
 
 pub fn http(root: &Path, args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
+    let all_threads = args.iter().any(|a| a == "--all-threads");
     // `--only a,b`: those stacks (the bare route is always measured: it is the base).
     let only: Option<Vec<&str>> = args
         .iter()
@@ -318,8 +324,11 @@ pub fn http(root: &Path, args: &[String]) -> Result<(), String> {
         // harness) calibrates itself before main by spinning on the wall
         // clock, a start-up cost that moved whole runs by 2× with the
         // machine's load; export threads are left out with it.
-        let small = callgrind(&bin, stack, n1, &otlp, Some(REQUEST_LOOP));
-        let big = callgrind(&bin, stack, n2, &otlp, Some(REQUEST_LOOP));
+        // `--all-threads` counts the export threads too (not repeatable
+        // while fastrace's clock is linked in: see above).
+        let only = (!all_threads).then_some(REQUEST_LOOP);
+        let small = callgrind(&bin, stack, n1, &otlp, only);
+        let big = callgrind(&bin, stack, n2, &otlp, only);
         let (instructions, allocations) = match (small, big) {
             (Ok((a, _)), Ok((b, allocs))) => (Some((b - a) / (n2 - n1) as f64), allocs),
             (Err(e), _) | (_, Err(e)) => {
@@ -406,6 +415,50 @@ const GRPC_STACKS: &[(&str, &str)] = &[
 /// difference of two call counts) and allocations per unary call, client
 /// and server in one process over an in-memory HTTP/2 connection.
 pub fn grpc(root: &Path, args: &[String]) -> Result<(), String> {
+    instruction_table(root, args, "grpc", "grpc-bench", GRPC_STACKS, "call")
+}
+
+/// The stacks of `cargo xtask bench client`.
+const CLIENT_STACKS: &[(&str, &str)] = &[
+    (
+        "bare",
+        "bare reqwest (through reqwest-middleware, no middleware)",
+    ),
+    (
+        "tracewire",
+        "tracewire-reqwest, `tracewire::init` 100% sampled, batch → discard, `http.client.request.duration`",
+    ),
+    (
+        "reqwest-tracing",
+        "reqwest-tracing (OpenTelemetry 0.32) + tracing-opentelemetry, 100% sampled, batch → discard, W3C propagator (no metrics)",
+    ),
+];
+
+/// `cargo xtask bench client [--quick]`: instructions and allocations per
+/// request of an instrumented reqwest client against a local hyper server
+/// (the same server for every stack).
+pub fn client(root: &Path, args: &[String]) -> Result<(), String> {
+    instruction_table(
+        root,
+        args,
+        "client",
+        "client-bench",
+        CLIENT_STACKS,
+        "request",
+    )
+}
+
+/// Builds `benches/{harness}` and prints, for each stack, instructions
+/// (callgrind over every thread: the difference of two runs) and
+/// allocations per `unit`, and what each adds to the first stack.
+fn instruction_table(
+    root: &Path,
+    args: &[String],
+    harness: &str,
+    binary: &str,
+    stacks: &[(&str, &str)],
+    unit: &str,
+) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let (n1, n2) = if quick {
         (200u64, 1200u64)
@@ -415,19 +468,19 @@ pub fn grpc(root: &Path, args: &[String]) -> Result<(), String> {
     if !on_path("valgrind") {
         return Err("`valgrind` is needed (apt-get install valgrind)".into());
     }
-    let dir = root.join("benches/grpc");
+    let dir = root.join("benches").join(harness);
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "--quiet"])
         .current_dir(&dir)
         .status()
         .map_err(|e| e.to_string())?;
     if !status.success() {
-        return Err("building benches/grpc failed".into());
+        return Err(format!("building benches/{harness} failed"));
     }
-    let bin = dir.join("target/release/grpc-bench");
+    let bin = dir.join("target/release").join(binary);
     let mut rows = Vec::new();
-    for (stack, label) in GRPC_STACKS {
-        eprintln!("xtask: bench grpc {stack}");
+    for (stack, label) in stacks {
+        eprintln!("xtask: bench {harness} {stack}");
         // Every thread: the server's task and the export threads count
         // (nothing here spins on the wall clock: two runs agree within 0.3%).
         let small = callgrind(&bin, stack, n1, "", None);
@@ -442,7 +495,7 @@ pub fn grpc(root: &Path, args: &[String]) -> Result<(), String> {
         rows.push((*stack, *label, instructions, allocations));
     }
     let (_, _, base_instr, base_allocs) = rows[0];
-    println!("| stack | instructions/call | added | allocations/call | added |");
+    println!("| stack | instructions/{unit} | added | allocations/{unit} | added |");
     println!("| --- | --- | --- | --- | --- |");
     for (stack, label, instructions, allocations) in &rows {
         let added_instr = match (instructions, base_instr) {
@@ -459,5 +512,200 @@ pub fn grpc(root: &Path, args: &[String]) -> Result<(), String> {
             allocations.map_or("—".into(), |v| format!("{v:.1}")),
         );
     }
+    Ok(())
+}
+
+/// A do-nothing OTLP/HTTP receiver on a thread: answers every request 200
+/// after reading its body (what a collector costs the sender, no more).
+fn otlp_sink() -> Result<String, String> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 16 * 1024];
+                loop {
+                    // One request: the head, then Content-Length bytes.
+                    let head_end = buffer.windows(4).position(|w| w == b"\r\n\r\n");
+                    if let Some(end) = head_end {
+                        let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        if buffer.len() >= end + 4 + length {
+                            buffer.drain(..end + 4 + length);
+                            let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+                            if stream.write_all(answer).is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                    }
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    Ok(format!("http://{addr}"))
+}
+
+/// `cargo xtask bench service [--rounds N] [--seconds S]`: the users example
+/// (axum + sqlx on PostgreSQL + Redis) under a wrk load, the same release
+/// binary with full telemetry (100% sampled traces, metrics and logs over
+/// OTLP/HTTP to a local sink, JSON log lines) and with telemetry off
+/// (`OTEL_SDK_DISABLED=true`, no log lines), in interleaved runs; CPU time
+/// per request of the server process, as a ratio.
+pub fn service(root: &Path, args: &[String]) -> Result<(), String> {
+    let value = |name: &str, default: u64| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let rounds = value("--rounds", 5);
+    let seconds = value("--seconds", 5);
+    for tool in ["wrk", "taskset"] {
+        if !on_path(tool) {
+            return Err(format!(
+                "`{tool}` is needed (apt-get install wrk util-linux)"
+            ));
+        }
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(["build", "--release", "--quiet", "-p", "example-users"])
+        .current_dir(root)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("building example-users failed".into());
+    }
+    let bin = root.join("target/release/example-users");
+    let database = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let sink = otlp_sink()?;
+    // Half the ids exist (a Redis hit after the first read), half do not (a
+    // Redis miss, then SQL): every request is a server span with children.
+    let script = std::env::temp_dir().join("tracewire-bench-users.lua");
+    std::fs::write(
+        &script,
+        "math.randomseed(7)\nrequest = function()\n  return wrk.format(\"GET\", \"/users/\" .. math.random(1, 200))\nend\n",
+    )
+    .map_err(|e| e.to_string())?;
+
+    let configs: [(&str, Vec<(&str, String)>); 2] = [
+        (
+            "off",
+            vec![
+                ("OTEL_SDK_DISABLED", "true".into()),
+                ("TRACEWIRE_LOG_FORMAT", "off".into()),
+            ],
+        ),
+        (
+            "full",
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", sink.clone()),
+                ("OTEL_METRICS_EXPORTER", "otlp".into()),
+                ("OTEL_LOGS_EXPORTER", "otlp".into()),
+                ("OTEL_TRACES_SAMPLER", "parentbased_always_on".into()),
+                ("TRACEWIRE_LOG_FORMAT", "json".into()),
+            ],
+        ),
+    ];
+    let mut seeded = false;
+    let mut samples: Vec<(usize, f64, f64)> = Vec::new(); // (config, cpu µs/request, req/s)
+    for round in 0..rounds {
+        for (index, (name, env)) in configs.iter().enumerate() {
+            let mut command = Command::new("taskset");
+            command
+                .args(["-c", "0"])
+                .arg(&bin)
+                .arg("127.0.0.1:0")
+                .env("DATABASE_URL", &database)
+                .env("REDIS_URL", &redis)
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+            let (child, addr) = start_listening(command)?;
+            if !seeded {
+                for i in 0..100 {
+                    let _ = Command::new("curl")
+                        .args([
+                            "-s",
+                            "-o",
+                            "/dev/null",
+                            "-H",
+                            "content-type: application/json",
+                        ])
+                        .args(["-d", &format!("{{\"name\":\"user{i}\"}}")])
+                        .arg(format!("http://{addr}/users"))
+                        .status();
+                }
+                seeded = true;
+            }
+            let url = format!("http://{addr}/users/1");
+            let wrk = |duration: u64| {
+                Command::new("taskset")
+                    .args([
+                        "-c",
+                        "1",
+                        "wrk",
+                        "-t1",
+                        "-c16",
+                        &format!("-d{duration}s"),
+                        "-s",
+                    ])
+                    .arg(&script)
+                    .arg(&url)
+                    .output()
+            };
+            let _ = wrk(1); // warm-up: connections, caches, interning
+            let before = cpu_ticks(child.id()).ok_or("no /proc stat")?;
+            let out = wrk(seconds).map_err(|e| e.to_string())?;
+            let after = cpu_ticks(child.id()).ok_or("no /proc stat")?;
+            stop(child);
+            let text = String::from_utf8_lossy(&out.stdout);
+            let total = text
+                .lines()
+                .find(|l| l.contains("requests in"))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|n| n.parse::<f64>().ok())
+                .ok_or_else(|| format!("wrk output:\n{text}"))?;
+            let cpu_us = (after - before) as f64 / clock_ticks_per_second() / total * 1e6;
+            let rps = total / seconds as f64;
+            eprintln!("xtask: round {round} {name}: {rps:.0} req/s, {cpu_us:.1} µs CPU/request");
+            samples.push((index, cpu_us, rps));
+        }
+    }
+    let median = |index: usize, pick: fn(&(usize, f64, f64)) -> f64| {
+        let mut v: Vec<f64> = samples.iter().filter(|s| s.0 == index).map(pick).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (off_cpu, full_cpu) = (median(0, |s| s.1), median(1, |s| s.1));
+    let (off_rps, full_rps) = (median(0, |s| s.2), median(1, |s| s.2));
+    println!(
+        "| users example, GET /users/{{1..200}} | CPU/request (median of {rounds}) | throughput |"
+    );
+    println!("| --- | --- | --- |");
+    println!(
+        "| telemetry off (`OTEL_SDK_DISABLED=true`, no logs) | {off_cpu:.1} µs | {off_rps:.0} req/s |"
+    );
+    println!(
+        "| full telemetry (traces 100%, metrics, logs → OTLP/HTTP; JSON log lines) | {full_cpu:.1} µs | {full_rps:.0} req/s |"
+    );
+    println!(
+        "| **ratio** | **{:.3}×** | {:.3}× |",
+        full_cpu / off_cpu,
+        full_rps / off_rps
+    );
     Ok(())
 }

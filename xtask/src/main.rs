@@ -6,6 +6,8 @@
 //! - `ci`    — `lint`, then `test`;
 //! - `bench http` — the HTTP benchmark (callgrind + wrk), see `bench.rs`;
 //! - `bench grpc` — instructions per unary gRPC call (callgrind), see `bench.rs`;
+//! - `bench client` — instructions per reqwest request, tracewire-reqwest vs reqwest-tracing;
+//! - `bench service` — the users example under load, telemetry on vs off;
 //! - `stack [down]` — `deploy/` with Docker Compose, waited until healthy;
 //! - `fuzz` — generated and mutated inputs for every parser of untrusted
 //!   input (`tests/src/bin/fuzz.rs`), 10⁶ cases per target by default.
@@ -34,8 +36,10 @@ tasks:
   stack [down]
           docker compose up deploy/ (images in deploy/.env), wait for every health check,
           then check each service's health endpoint from the host; `down` stops it
-  bench http [--quick] [--only STACK,…]
+  bench http [--quick] [--only STACK,…] [--all-threads]
   bench grpc [--quick]
+  bench client [--quick]
+  bench service [--rounds N] [--seconds S]
           instructions and allocations per request (callgrind) and a pinned wrk load run,
           our layer vs the bare router and the peer stacks, as ratios (needs valgrind, wrk)
 ";
@@ -51,8 +55,10 @@ fn main() -> ExitCode {
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("http") => bench::http(&tasks::workspace_root(), &args[2..]),
             Some("grpc") => bench::grpc(&tasks::workspace_root(), &args[2..]),
+            Some("service") => bench::service(&tasks::workspace_root(), &args[2..]),
+            Some("client") => bench::client(&tasks::workspace_root(), &args[2..]),
             _ => Err(format!(
-                "usage: cargo xtask bench http|grpc [--quick]\n\n{HELP}"
+                "usage: cargo xtask bench http|grpc|client|service\n\n{HELP}"
             )),
         },
         Some("help" | "--help" | "-h") | None => {
