@@ -21,6 +21,8 @@ use crate::server::DEFAULT_EXCLUDED_SERVICES;
 
 const SCOPE: &str = "tracewire-tonic";
 
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+
 /// The error of an instrumented client service: the inner service's error,
 /// already turned into the [`tonic::Status`] a generated client would make
 /// of it (so callers see the same status as without the layer).
@@ -227,6 +229,12 @@ where
             duration: &settings.duration,
         });
         tw::inject_into(call.context(), &mut HeaderInjector(request.headers_mut()));
+        // A traceparent is new on every call: HPACK gains nothing by adding it
+        // to the connection's header table, and each insert evicts headers
+        // that do repeat. Never-indexed keeps it out (h2 skips the table).
+        if let Some(traceparent) = request.headers_mut().get_mut(&TRACEPARENT) {
+            traceparent.set_sensitive(true);
+        }
         ClientFuture {
             inner: self.inner.call(request),
             call: Some(call),
