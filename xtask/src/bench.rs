@@ -50,6 +50,10 @@ const STACKS: &[(&str, &str)] = &[
         "fastrace + fastrace-axum, requests without a traceparent (it records nothing: its not-sampled set-up)",
     ),
     (
+        "raw-sdk",
+        "a minimal hand-written layer on the raw OTel SDK (span, W3C parent, one histogram record), 100% sampled, batch → discard",
+    ),
+    (
         "tower-http",
         "tower-http TraceLayer (semconv fields) + tracing-opentelemetry",
     ),
@@ -446,6 +450,25 @@ pub fn client(root: &Path, args: &[String]) -> Result<(), String> {
         CLIENT_STACKS,
         "request",
     )
+}
+
+/// The stacks of `cargo xtask bench data`.
+const DATA_STACKS: &[(&str, &str)] = &[
+    ("bare", "bare sqlx pool"),
+    (
+        "tracewire",
+        "tracewire-sqlx, `tracewire::init` 100% sampled, batch → discard, `db.client.operation.duration` and pool metrics",
+    ),
+    (
+        "sqlx-otel",
+        "sqlx-otel (OpenTelemetry 0.32), 100% sampled, batch → discard, its operation and pool metrics",
+    ),
+];
+
+/// `cargo xtask bench data [--quick]`: instructions and allocations per
+/// query through an instrumented sqlx SQLite pool (in memory).
+pub fn data(root: &Path, args: &[String]) -> Result<(), String> {
+    instruction_table(root, args, "data", "data-bench", DATA_STACKS, "query")
 }
 
 /// Builds `benches/{harness}` and prints, for each stack, instructions

@@ -7,6 +7,7 @@
 //! - `bench http` — the HTTP benchmark (callgrind + wrk), see `bench.rs`;
 //! - `bench grpc` — instructions per unary gRPC call (callgrind), see `bench.rs`;
 //! - `bench client` — instructions per reqwest request, tracewire-reqwest vs reqwest-tracing;
+//! - `bench data` — instructions per SQL query, tracewire-sqlx vs sqlx-otel;
 //! - `bench service` — the users example under load, telemetry on vs off;
 //! - `stack [down]` — `deploy/` with Docker Compose, waited until healthy;
 //! - `fuzz` — generated and mutated inputs for every parser of untrusted
@@ -39,6 +40,7 @@ tasks:
   bench http [--quick] [--only STACK,…] [--all-threads]
   bench grpc [--quick]
   bench client [--quick]
+  bench data [--quick]
   bench service [--rounds N] [--seconds S]
           instructions and allocations per request (callgrind) and a pinned wrk load run,
           our layer vs the bare router and the peer stacks, as ratios (needs valgrind, wrk)
@@ -57,8 +59,9 @@ fn main() -> ExitCode {
             Some("grpc") => bench::grpc(&tasks::workspace_root(), &args[2..]),
             Some("service") => bench::service(&tasks::workspace_root(), &args[2..]),
             Some("client") => bench::client(&tasks::workspace_root(), &args[2..]),
+            Some("data") => bench::data(&tasks::workspace_root(), &args[2..]),
             _ => Err(format!(
-                "usage: cargo xtask bench http|grpc|client|service\n\n{HELP}"
+                "usage: cargo xtask bench http|grpc|client|data|service\n\n{HELP}"
             )),
         },
         Some("help" | "--help" | "-h") | None => {

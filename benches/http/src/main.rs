@@ -184,6 +184,18 @@ fn stack(name: &str) -> (Router, Keep) {
             );
             (route().layer(fastrace_axum::FastraceLayer), Keep::Fastrace)
         }
+        "raw-sdk" => {
+            // The peer users write by hand: a layer over the raw OTel SDK
+            // (a SERVER span with the request attributes, the W3C parent,
+            // the status, one histogram record), batch → discard.
+            let tp = provider(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+            let mp = meter_provider();
+            let layer = RawSdkLayer {
+                tracer: std::sync::Arc::new(tp.tracer("raw-sdk")),
+                duration: opentelemetry::global::meter("raw-sdk").f64_histogram("http.server.request.duration").with_unit("s").build(),
+            };
+            (route().layer(layer), Keep::Provider(tp, mp))
+        }
         "tower-http" => {
             let tp = provider(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
             install_otel_subscriber(&tp);
@@ -219,6 +231,94 @@ fn stack(name: &str) -> (Router, Keep) {
             eprintln!("unknown stack {other:?}");
             std::process::exit(2);
         }
+    }
+}
+
+/// A minimal hand-written server layer on the raw OpenTelemetry SDK.
+#[derive(Clone)]
+struct RawSdkLayer {
+    tracer: std::sync::Arc<opentelemetry_sdk::trace::SdkTracer>,
+    duration: opentelemetry::metrics::Histogram<f64>,
+}
+
+impl<S> tower::Layer<S> for RawSdkLayer {
+    type Service = RawSdk<S>;
+    fn layer(&self, inner: S) -> RawSdk<S> {
+        RawSdk { inner, layer: self.clone() }
+    }
+}
+
+#[derive(Clone)]
+struct RawSdk<S> {
+    inner: S,
+    layer: RawSdkLayer,
+}
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+impl<S> Service<http::Request<axum::body::Body>> for RawSdk<S>
+where
+    S: Service<http::Request<axum::body::Body>, Response = axum::response::Response> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = axum::response::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<axum::body::Body>) -> Self::Future {
+        use opentelemetry::KeyValue;
+        use opentelemetry::propagation::TextMapPropagator as _;
+        use opentelemetry::trace::{FutureExt as _, Span as _, TraceContextExt as _, Tracer as _};
+        let start = std::time::Instant::now();
+        let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&HeaderExtractor(req.headers()));
+        let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
+        let method = req.method().as_str().to_owned();
+        let span = self
+            .layer
+            .tracer
+            .span_builder(format!("{method} {route}"))
+            .with_kind(opentelemetry::trace::SpanKind::Server)
+            .with_attributes([
+                KeyValue::new("http.request.method", method.clone()),
+                KeyValue::new("http.route", route.clone()),
+                KeyValue::new("url.path", req.uri().path().to_owned()),
+                KeyValue::new("url.scheme", "http"),
+                KeyValue::new("network.protocol.version", "1.1"),
+                KeyValue::new("server.address", "bench.local"),
+            ])
+            .start_with_context(self.layer.tracer.as_ref(), &parent);
+        let cx = parent.with_span(span);
+        let duration = self.layer.duration.clone();
+        let future = self.inner.call(req).with_context(cx.clone());
+        Box::pin(async move {
+            let response = future.await?;
+            let status = i64::from(response.status().as_u16());
+            cx.span().set_attribute(KeyValue::new("http.response.status_code", status));
+            cx.span().end();
+            duration.record(
+                start.elapsed().as_secs_f64(),
+                &[
+                    KeyValue::new("http.request.method", method),
+                    KeyValue::new("http.route", route),
+                    KeyValue::new("http.response.status_code", status),
+                    KeyValue::new("url.scheme", "http"),
+                ],
+            );
+            Ok(response)
+        })
     }
 }
 
