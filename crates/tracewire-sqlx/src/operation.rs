@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock, RwLock};
 
 use sqlx::Execute;
 use tracewire::db::attr;
-use tracewire::metrics::Histogram;
+use tracewire::metrics::{BoundHistogram, BoundHistograms, Histogram};
 use tracewire::otel::trace::SpanKind;
 use tracewire::otel::{Context, KeyValue, StringValue};
 use tracewire::otel_sdk::trace::SdkTracer;
@@ -18,6 +18,9 @@ use crate::target::{DatabaseTarget, Target};
 pub(crate) struct Shared {
     pub(crate) tracer: Option<SdkTracer>,
     pub(crate) duration: Histogram,
+    /// Bound handles of `duration`, one per described query (its only
+    /// varying attribute is the summary) for operations that succeed.
+    pub(crate) bound_durations: BoundHistograms<DescribedKey>,
     pub(crate) target: Target,
     pub(crate) record_query_text: bool,
     pub(crate) pool_metrics: PoolMetrics,
@@ -32,9 +35,26 @@ pub(crate) struct PoolCounters {
 
 pub(crate) struct PoolMetrics {
     pub(crate) counters: Arc<PoolCounters>,
-    pub(crate) wait_time: Histogram,
-    pub(crate) use_time: Histogram,
-    pub(crate) attributes: [KeyValue; 1],
+    pub(crate) wait_time: BoundHistogram,
+    pub(crate) use_time: BoundHistogram,
+}
+
+/// A described query as a map key, by identity: the key holds it, so its
+/// address cannot be reused by another while the handle exists.
+pub(crate) struct DescribedKey(Arc<Described>);
+
+impl PartialEq for DescribedKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for DescribedKey {}
+
+impl std::hash::Hash for DescribedKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_usize(Arc::as_ptr(&self.0) as usize);
+    }
 }
 
 /// A query as sqlx will run it, with what telemetry needs taken out first.
@@ -135,6 +155,7 @@ fn describe(sql: &str, parameterized: bool) -> Arc<Described> {
 pub(crate) struct Operation {
     shared: Arc<Shared>,
     op: tracewire::instrumentation::Operation,
+    described: Arc<Described>,
     pub(crate) rows: u64,
 }
 
@@ -179,6 +200,7 @@ impl Operation {
         Self {
             shared: Arc::clone(shared),
             op,
+            described,
             rows: 0,
         }
     }
@@ -209,6 +231,10 @@ impl Operation {
             attr::DB_RESPONSE_RETURNED_ROWS,
             self.rows as i64,
         ));
+        // A success has the pool's attributes and the query's summary only:
+        // a bound handle per described query. Failures add codes: unbound.
+        let key = (status_code.is_none() && error_type.is_none())
+            .then(|| DescribedKey(Arc::clone(&self.described)));
         if let Some(code) = status_code {
             self.op
                 .add_attribute(KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code));
@@ -216,7 +242,19 @@ impl Operation {
         if let Some(kind) = error_type {
             self.op.fail(kind, "");
         }
-        self.op.finish(Some(&self.shared.duration));
+        let seconds = self.op.elapsed().as_secs_f64();
+        {
+            // In the span's context: a sampled operation is the exemplar.
+            let _current = self
+                .op
+                .is_recording()
+                .then(|| self.op.context().clone().attach());
+            let attributes = self.op.attributes();
+            self.shared
+                .bound_durations
+                .record(&self.shared.duration, key, seconds, || attributes.to_vec());
+        }
+        self.op.finish(None);
     }
 }
 

@@ -126,23 +126,26 @@ impl<DB: DatabaseTarget> TracedPool<DB> {
         let counters = Arc::new(PoolCounters::default());
         let pool_metrics = PoolMetrics {
             counters: Arc::clone(&counters),
+            // One attribute set per pool: bound once, no lookup per query.
             wait_time: tracewire::metrics::duration_histogram(
                 meter,
                 "db.client.connection.wait_time",
                 "Time it took to obtain an open connection from the pool.",
                 tracewire::metrics::DB_DURATION_BUCKETS,
-            ),
+            )
+            .bind(std::slice::from_ref(&name_attr)),
             use_time: tracewire::metrics::duration_histogram(
                 meter,
                 "db.client.connection.use_time",
                 "Time between borrowing a connection and returning it to the pool.",
                 tracewire::metrics::DB_DURATION_BUCKETS,
-            ),
-            attributes: [name_attr.clone()],
+            )
+            .bind(std::slice::from_ref(&name_attr)),
         };
         let shared = Arc::new(Shared {
             tracer: options.tracer.clone(),
             duration: tracewire::db::operation_duration(meter),
+            bound_durations: Default::default(),
             target,
             record_query_text: options.record_query_text,
             pool_metrics,
@@ -261,9 +264,7 @@ pub(crate) struct Held<DB: Database> {
 impl<DB: Database> Drop for Held<DB> {
     fn drop(&mut self) {
         let metrics = &self.shared.pool_metrics;
-        metrics
-            .use_time
-            .record(self.since.elapsed().as_secs_f64(), &metrics.attributes);
+        metrics.use_time.record(self.since.elapsed().as_secs_f64());
     }
 }
 
@@ -277,9 +278,7 @@ async fn acquire<DB: Database>(
     metrics.counters.pending.fetch_add(1, Ordering::Relaxed);
     let result = pool.acquire().await;
     metrics.counters.pending.fetch_sub(1, Ordering::Relaxed);
-    metrics
-        .wait_time
-        .record(start.elapsed().as_secs_f64(), &metrics.attributes);
+    metrics.wait_time.record(start.elapsed().as_secs_f64());
     match result {
         Ok(conn) => Ok(Held {
             conn,

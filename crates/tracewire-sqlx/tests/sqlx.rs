@@ -316,3 +316,66 @@ async fn mariadb_through_the_mysql_driver() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn durations_are_counted_per_query_with_exemplars() {
+    let t = TestTelemetry::start();
+    let pool = TracedPool::with_options(
+        sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap(),
+        options(&t),
+    );
+    sqlx::query("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        sqlx::query("SELECT body FROM notes WHERE id = ?")
+            .bind(1)
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+    }
+    let _ = sqlx::query("SELECT nope FROM notes").fetch_all(&pool).await;
+    let metrics = t.metrics_text();
+    let count = |summary: &str, error: bool| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("db_client_operation_duration_seconds_count{")
+                    && l.contains(&format!("db_query_summary=\"{summary}\""))
+                    && l.contains("error_type") == error
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+    };
+    assert_eq!(
+        count("SELECT notes", false).as_deref(),
+        Some("3"),
+        "{metrics}"
+    );
+    assert_eq!(
+        count("SELECT notes", true).as_deref(),
+        Some("1"),
+        "{metrics}"
+    );
+    // Each operation's span is an exemplar of its bucket (the latest one).
+    let traces: Vec<String> = t
+        .spans()
+        .iter()
+        .filter(|s| s.name == "SELECT notes")
+        .map(|s| format!("trace_id=\"{}\"", s.span_context.trace_id()))
+        .collect();
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("db_client_operation_duration_seconds_bucket")
+                && traces.iter().any(|t| l.contains(t.as_str()))
+        ),
+        "{metrics}"
+    );
+    // Every query borrowed and returned a connection.
+    let use_count = metrics
+        .lines()
+        .find(|l| l.starts_with("db_client_connection_use_time_seconds_count{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert_eq!(use_count, Some(5), "{metrics}");
+}
