@@ -281,7 +281,7 @@ where
     fn call(&mut self, req: http::Request<axum::body::Body>) -> Self::Future {
         use opentelemetry::KeyValue;
         use opentelemetry::propagation::TextMapPropagator as _;
-        use opentelemetry::trace::{FutureExt as _, Span as _, TraceContextExt as _, Tracer as _};
+        use opentelemetry::trace::{FutureExt as _, TraceContextExt as _, Tracer as _};
         let start = std::time::Instant::now();
         let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&HeaderExtractor(req.headers()));
         let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_default();
