@@ -242,19 +242,8 @@ impl Operation {
         if let Some(kind) = error_type {
             self.op.fail(kind, "");
         }
-        let seconds = self.op.elapsed().as_secs_f64();
-        {
-            // In the span's context: a sampled operation is the exemplar.
-            let _current = self
-                .op
-                .is_recording()
-                .then(|| self.op.context().clone().attach());
-            let attributes = self.op.attributes();
-            self.shared
-                .bound_durations
-                .record(&self.shared.duration, key, seconds, || attributes.to_vec());
-        }
-        self.op.finish(None);
+        self.op
+            .finish_bound(&self.shared.duration, &self.shared.bound_durations, key);
     }
 }
 

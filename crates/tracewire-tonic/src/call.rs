@@ -236,21 +236,8 @@ impl Call {
             }),
             _ => None,
         };
-        let seconds = self.op.elapsed().as_secs_f64();
-        {
-            // Under the span's context: a sampled call is its bucket's exemplar.
-            let _current = self
-                .op
-                .is_recording()
-                .then(|| self.op.context().clone().attach());
-            let attributes = self.op.attributes();
-            self.duration
-                .bound
-                .record(&self.duration.histogram, key, seconds, || {
-                    SmallVec::<[KeyValue; 8]>::from(attributes)
-                });
-        }
-        self.op.finish(None);
+        self.op
+            .finish_bound(&self.duration.histogram, &self.duration.bound, key);
     }
 
     /// Ends a call given up before its status: `DEADLINE_EXCEEDED` once the

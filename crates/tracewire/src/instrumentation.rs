@@ -365,6 +365,29 @@ impl<A: AttributeList> Operation<A> {
         self.finish_with(duration, elapsed, None);
     }
 
+    /// Like [`finish`](Self::finish), recording through `bound`'s handle for
+    /// `key` — bound with the operation's attributes the first time; unbound
+    /// when `key` is `None` or the cache is full — for an integration whose
+    /// attribute combinations have a small key (an interned name, a code).
+    pub fn finish_bound<K: std::hash::Hash + Eq>(
+        &mut self,
+        duration: &Histogram,
+        bound: &crate::metrics::BoundHistograms<K>,
+        key: Option<K>,
+    ) {
+        if self.finished {
+            return;
+        }
+        let elapsed = self.start.elapsed();
+        {
+            // Only a recorded span can be an exemplar: no attach otherwise.
+            let _current = self.recording.then(|| self.cx.clone().attach());
+            let attributes = self.attributes.as_ref();
+            bound.record(duration, key, elapsed.as_secs_f64(), || attributes.to_vec());
+        }
+        self.finish_with(None, elapsed, None);
+    }
+
     /// Like [`finish`](Self::finish) for an operation measured by the caller
     /// (one observed after the fact, say a blocking receive whose start was
     /// taken before the call): records `elapsed` and ends the span at `end`.
