@@ -6,9 +6,9 @@ use tracewire::http::{HeaderCapture, SamplingHint, ServerInstruments};
 use tracewire::otel_sdk::trace::SdkTracer;
 
 use crate::durations::DurationHandles;
-use crate::recent::RecentValue;
 use crate::service::ServerTelemetry;
 use crate::settings::{SCOPE, Settings};
+use tracewire::instrumentation::RecentValue;
 
 /// Paths excluded by default: probes and the metrics endpoint itself.
 pub const DEFAULT_EXCLUDED_PATHS: &[&str] =

@@ -48,7 +48,6 @@ mod body;
 mod durations;
 mod future;
 mod layer;
-mod recent;
 mod request;
 #[cfg(feature = "serve")]
 mod serve;

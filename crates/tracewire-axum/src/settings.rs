@@ -6,7 +6,7 @@ use tracewire::http::{HeaderCapture, SamplingHint, ServerInstruments};
 use tracewire::otel_sdk::trace::SdkTracer;
 
 use crate::durations::DurationHandles;
-use crate::recent::RecentValue;
+use tracewire::instrumentation::RecentValue;
 
 /// Instrumentation scope of the server spans and metrics.
 pub(crate) const SCOPE: &str = "tracewire-axum";

@@ -7,7 +7,7 @@ use tracewire::http::{
     ClientInstruments, HeaderCapture, KnownMethod, attr, client_status_is_error, protocol_version,
     redact_url, status_error_type,
 };
-use tracewire::instrumentation::Operation;
+use tracewire::instrumentation::{Operation, RecentValue};
 use tracewire::otel::trace::{FutureExt as _, SpanKind};
 use tracewire::otel::{Context, KeyValue};
 use tracewire::otel_sdk::trace::SdkTracer;
@@ -27,6 +27,8 @@ pub struct ClientTelemetry {
     instruments: ClientInstruments,
     request_headers: HeaderCapture,
     response_headers: HeaderCapture,
+    /// The host this client calls most, shared by its requests' attributes.
+    hosts: std::sync::Arc<RecentValue>,
 }
 
 impl std::fmt::Debug for ClientTelemetry {
@@ -62,6 +64,7 @@ impl ClientTelemetry {
                 tracewire::http::env::CLIENT_RESPONSE_HEADERS,
                 |v| std::env::var(v).ok(),
             ),
+            hosts: Default::default(),
         }
     }
 
@@ -166,7 +169,7 @@ impl reqwest_middleware::Middleware for ClientTelemetry {
 
         let method = KnownMethod::of_http(req.method());
         let url = req.url();
-        let host = url.host_str().unwrap_or("").to_owned();
+        let host = self.hosts.get(url.host_str().unwrap_or(""));
         let port = url.port_or_known_default().map(i64::from);
         let mut metric_attributes: SmallVec<[KeyValue; 8]> = SmallVec::new();
         metric_attributes.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method.as_str()));

@@ -80,6 +80,7 @@ pub use crate::metrics::{
     Counter, DB_DURATION_BUCKETS, DURATION_BUCKETS, Histogram, counter, duration_histogram,
 };
 pub use crate::propagation::{HeaderExtractor, HeaderInjector, extract_from, inject_into};
+pub use crate::recent::RecentValue;
 pub use crate::sdk_tracer;
 pub use crate::{db, http};
 

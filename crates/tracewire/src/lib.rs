@@ -52,6 +52,7 @@ pub mod metrics;
 mod process_metrics;
 pub mod prometheus;
 pub mod propagation;
+mod recent;
 pub mod resource;
 mod telemetry;
 #[cfg(feature = "testing")]

@@ -1,21 +1,22 @@
 //! [`RecentValue`]: request strings that repeat (the `Host` a service is
-//! reached by, the user agents of its few callers) shared instead of copied.
+//! reached by, the user agents of its few callers, the host a client calls)
+//! shared instead of copied.
 
 use std::sync::{Arc, RwLock};
 
-use tracewire::otel::StringValue;
+use opentelemetry::StringValue;
 
 /// The last value seen, kept to be shared by the next request that carries
 /// the same one. A new value replaces it: a request never costs more than the
 /// copy it would have made anyway.
-#[derive(Default)]
-pub(crate) struct RecentValue {
+#[derive(Debug, Default)]
+pub struct RecentValue {
     last: RwLock<Option<Arc<str>>>,
 }
 
 impl RecentValue {
     /// `value` as an attribute value, sharing the kept copy when it matches.
-    pub(crate) fn get(&self, value: &str) -> StringValue {
+    pub fn get(&self, value: &str) -> StringValue {
         let kept = self
             .last
             .read()
