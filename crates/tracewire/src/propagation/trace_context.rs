@@ -78,9 +78,25 @@ impl Traceparent {
         })
     }
 
-    /// Formats the value as version `00`.
+    /// Formats the value as version `00`. Written byte by byte into a buffer
+    /// of the exact length: it runs on every outgoing call, and a header
+    /// value taken from a `String` with spare capacity is copied again.
     pub fn format(&self) -> String {
-        format!("00-{}-{}-{:02x}", self.trace_id, self.parent_id, self.flags)
+        fn push_hex(out: &mut String, bytes: &[u8]) {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            for &b in bytes {
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0x0f)]));
+            }
+        }
+        let mut out = String::with_capacity(55);
+        out.push_str("00-");
+        push_hex(&mut out, &self.trace_id.to_bytes());
+        out.push('-');
+        push_hex(&mut out, &self.parent_id.to_bytes());
+        out.push('-');
+        push_hex(&mut out, &[self.flags]);
+        out
     }
 }
 
