@@ -32,12 +32,44 @@ pub(crate) struct CallDuration {
 }
 
 impl CallDuration {
-    pub(crate) fn new(histogram: Histogram) -> Arc<Self> {
+    /// `rpc.server.call.duration` or `rpc.client.call.duration` on `meter`.
+    pub(crate) fn of(side: Side, meter: &tracewire::otel::metrics::Meter) -> Arc<Self> {
+        let (name, description) = match side {
+            Side::Server => (
+                attr::RPC_SERVER_CALL_DURATION,
+                "Duration of gRPC calls served, to the end of the response stream.",
+            ),
+            Side::Client => (
+                attr::RPC_CLIENT_CALL_DURATION,
+                "Duration of gRPC calls made, to the end of the response stream.",
+            ),
+        };
         Arc::new(Self {
-            histogram,
+            histogram: tracewire::instrumentation::duration_histogram(
+                meter,
+                name,
+                description,
+                tracewire::instrumentation::DURATION_BUCKETS,
+            ),
             bound: BoundHistograms::default(),
         })
     }
+}
+
+/// The services left alone unless configured otherwise, owned.
+pub(crate) fn default_excluded() -> Vec<String> {
+    crate::server::DEFAULT_EXCLUDED_SERVICES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
+/// Whether a call to `method` is one of an `excluded` service's.
+pub(crate) fn is_excluded(excluded: &[String], method: Option<&str>) -> bool {
+    method.is_some_and(|m| {
+        let service = crate::method::service_of(m);
+        excluded.iter().any(|s| s == service)
+    })
 }
 
 /// What decides a call's metric attributes, by the addresses of shared
@@ -123,10 +155,11 @@ impl Call {
                 metric.push(KeyValue::new(attr::SERVER_PORT, i64::from(*port)));
             }
         }
-        let (name, kind) = match start.side {
-            Side::Server => (span_name(&start.method), SpanKind::Server),
-            Side::Client => (span_name(&start.method), SpanKind::Client),
+        let kind = match start.side {
+            Side::Server => SpanKind::Server,
+            Side::Client => SpanKind::Client,
         };
+        let name = span_name(&start.method);
         let op = Operation::start(start.tracer, name, kind, start.parent, metric, |span| {
             // A method known only unless the server answers UNIMPLEMENTED
             // gets its `rpc.method` at the end (an attribute set twice

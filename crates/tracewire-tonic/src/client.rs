@@ -8,16 +8,15 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use tracewire::instrumentation::{self as tw, Histogram};
+use tracewire::instrumentation as tw;
 use tracewire::otel::{Context, StringValue};
 use tracewire::otel_sdk::trace::SdkTracer;
 use tracewire::propagation::HeaderInjector;
 
 use crate::body::{CallBody, respond};
-use crate::call::{Call, CallDuration, End, Side, Start};
+use crate::call::{Call, CallDuration, End, Side, Start, default_excluded, is_excluded};
 use crate::code::Code;
-use crate::method::{Known, method_of_path, service_of};
-use crate::server::DEFAULT_EXCLUDED_SERVICES;
+use crate::method::{Known, method_of_path};
 
 const SCOPE: &str = "tracewire-tonic";
 
@@ -78,12 +77,9 @@ impl ClientTelemetryLayer {
         Self {
             settings: Arc::new(Settings {
                 tracer: tracewire::sdk_tracer(SCOPE),
-                duration: CallDuration::new(duration(&tw::global_meter(SCOPE))),
+                duration: CallDuration::of(Side::Client, &tw::global_meter(SCOPE)),
                 server: None,
-                excluded: DEFAULT_EXCLUDED_SERVICES
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect(),
+                excluded: default_excluded(),
             }),
         }
     }
@@ -138,7 +134,7 @@ impl ClientTelemetryLayer {
 
     /// Records `rpc.client.call.duration` on this meter.
     pub fn meter(self, meter: &tracewire::otel::metrics::Meter) -> Self {
-        let duration = CallDuration::new(duration(meter));
+        let duration = CallDuration::of(Side::Client, meter);
         self.with(|s| s.duration = duration)
     }
 
@@ -153,15 +149,6 @@ impl ClientTelemetryLayer {
     pub fn exclude_no_service(self) -> Self {
         self.with(|s| s.excluded.clear())
     }
-}
-
-fn duration(meter: &tracewire::otel::metrics::Meter) -> Histogram {
-    tw::duration_histogram(
-        meter,
-        crate::attr::RPC_CLIENT_CALL_DURATION,
-        "Duration of gRPC calls made, to the end of the response stream.",
-        tw::DURATION_BUCKETS,
-    )
 }
 
 impl<S> tower::Layer<S> for ClientTelemetryLayer {
@@ -200,8 +187,7 @@ where
         let parent = Context::current();
         let path = request.uri().path();
         let method = method_of_path(path);
-        let excluded = method.is_some_and(|m| settings.excluded.iter().any(|s| s == service_of(m)));
-        if excluded {
+        if is_excluded(&settings.excluded, method) {
             tw::inject_into(&parent, &mut HeaderInjector(request.headers_mut()));
             return ClientFuture {
                 inner: self.inner.call(request),

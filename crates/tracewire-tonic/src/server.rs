@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use tracewire::instrumentation::{self as tw, Histogram};
+use tracewire::instrumentation as tw;
 use tracewire::otel::StringValue;
 use tracewire::otel_sdk::trace::SdkTracer;
 use tracewire::propagation::HeaderExtractor;
 
 use crate::body::{CallBody, respond};
-use crate::call::{Call, CallDuration, End, Side, Start};
-use crate::method::{Recognized, method_of_path, service_of};
+use crate::call::{Call, CallDuration, End, Side, Start, default_excluded, is_excluded};
+use crate::method::{Recognized, method_of_path};
 
 const SCOPE: &str = "tracewire-tonic";
 
@@ -91,12 +91,9 @@ impl ServerTelemetryLayer {
         Self {
             settings: Arc::new(Settings {
                 tracer: tracewire::sdk_tracer(SCOPE),
-                duration: CallDuration::new(duration(&tw::global_meter(SCOPE))),
+                duration: CallDuration::of(Side::Server, &tw::global_meter(SCOPE)),
                 recognized: Arc::new(Recognized::answered()),
-                excluded: DEFAULT_EXCLUDED_SERVICES
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect(),
+                excluded: default_excluded(),
                 addresses: AddressText::default(),
             }),
         }
@@ -124,7 +121,7 @@ impl ServerTelemetryLayer {
 
     /// Records `rpc.server.call.duration` on this meter.
     pub fn meter(self, meter: &tracewire::otel::metrics::Meter) -> Self {
-        let duration = CallDuration::new(duration(meter));
+        let duration = CallDuration::of(Side::Server, meter);
         self.with(|s| s.duration = duration)
     }
 
@@ -149,15 +146,6 @@ impl ServerTelemetryLayer {
     pub fn exclude_no_service(self) -> Self {
         self.with(|s| s.excluded.clear())
     }
-}
-
-fn duration(meter: &tracewire::otel::metrics::Meter) -> Histogram {
-    tw::duration_histogram(
-        meter,
-        crate::attr::RPC_SERVER_CALL_DURATION,
-        "Duration of gRPC calls served, to the end of the response stream.",
-        tw::DURATION_BUCKETS,
-    )
 }
 
 impl<S> tower::Layer<S> for ServerTelemetryLayer {
@@ -194,14 +182,11 @@ where
         let settings = &self.settings;
         let path = request.uri().path();
         let method = method_of_path(path);
-        if let Some(method) = method {
-            let service = service_of(method);
-            if settings.excluded.iter().any(|s| s == service) {
-                return ServerFuture {
-                    inner: self.inner.call(request),
-                    call: None,
-                };
-            }
+        if is_excluded(&settings.excluded, method) {
+            return ServerFuture {
+                inner: self.inner.call(request),
+                call: None,
+            };
         }
         let parent = tw::extract_from(&HeaderExtractor(request.headers()));
         let (local, peer) = connection(&request);
