@@ -4,32 +4,11 @@
 //! instrumented by the stack. Prints allocations per request; run under
 //! callgrind for instructions.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing_subscriber::layer::SubscriberExt as _;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: bench_counting::Counting = bench_counting::Counting;
 
 /// The server: answers `ok` to everything, on its own thread and runtime.
 fn server() -> std::net::SocketAddr {
@@ -125,11 +104,11 @@ async fn count(stack: &str, n: u64) {
     for _ in 0..100 {
         client.get(&url).send().await.expect("send").bytes().await.expect("body");
     }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = bench_counting::allocations();
     for _ in 0..n {
         client.get(&url).send().await.expect("send").bytes().await.expect("body");
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = bench_counting::allocations() - before;
     println!("allocations_per_request {:.2}", allocations as f64 / n as f64);
     match keep {
         Keep::Nothing => {}

@@ -3,30 +3,9 @@
 //! the stack. Prints allocations per query; run under callgrind for
 //! instructions (every thread: sqlx runs SQLite on a worker thread).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: bench_counting::Counting = bench_counting::Counting;
 
 const QUERY: &str = "SELECT name FROM users WHERE id = ?";
 
@@ -50,11 +29,11 @@ where
     for _ in 0..100 {
         assert_eq!(query().await.as_deref(), Some("ada"));
     }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = bench_counting::allocations();
     for _ in 0..n {
         query().await;
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = bench_counting::allocations() - before;
     println!("allocations_per_request {:.2}", allocations as f64 / n as f64);
 }
 

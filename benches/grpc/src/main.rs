@@ -4,8 +4,6 @@
 //! instrumented by the stack. Prints allocations per call; run under
 //! callgrind for instructions.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
@@ -21,28 +19,8 @@ use helloworld::greeter_client::GreeterClient;
 use helloworld::greeter_server::{Greeter, GreeterServer};
 use helloworld::{HelloReply, HelloRequest};
 
-/// Counts allocations, so the per-call figure needs no valgrind.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: bench_counting::Counting = bench_counting::Counting;
 
 struct Hello;
 
@@ -104,11 +82,11 @@ where
     for _ in 0..100 {
         client.say_hello(HelloRequest { name: "ada".into() }).await.expect("call");
     }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = bench_counting::allocations();
     for _ in 0..n {
         client.say_hello(HelloRequest { name: "ada".into() }).await.expect("call");
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = bench_counting::allocations() - before;
     println!("allocations_per_request {:.2}", allocations as f64 / n as f64);
     keep.drain();
 }

@@ -7,7 +7,6 @@
 //!   `listening on http://…`.
 //! - `receive <addr>`: a do-nothing OTLP/HTTP receiver (answers 200).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
@@ -18,28 +17,8 @@ use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 use tower::{Service, ServiceExt};
 use tracing_subscriber::layer::SubscriberExt as _;
 
-/// Counts allocations, so the per-request figure needs no valgrind.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: bench_counting::Counting = bench_counting::Counting;
 
 #[derive(serde::Serialize)]
 struct User {
@@ -422,12 +401,12 @@ where
         let response = service.ready().await.expect("ready").call(request(i, caller)).await.expect("infallible");
         http_body_util::BodyExt::collect(response.into_body()).await.expect("body");
     }
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = bench_counting::allocations();
     for i in 0..requests {
         let response = service.ready().await.expect("ready").call(request(i, caller)).await.expect("infallible");
         http_body_util::BodyExt::collect(response.into_body()).await.expect("body");
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = bench_counting::allocations() - before;
     println!("allocations_per_request {:.2}", allocations as f64 / requests as f64);
     keep.drain();
 }
