@@ -56,9 +56,17 @@ impl CallDuration {
     }
 }
 
+/// Services whose calls are not traced or measured by default: probes and
+/// tooling, as HTTP health paths are.
+pub const DEFAULT_EXCLUDED_SERVICES: &[&str] = &[
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
 /// The services left alone unless configured otherwise, owned.
 pub(crate) fn default_excluded() -> Vec<String> {
-    crate::server::DEFAULT_EXCLUDED_SERVICES
+    DEFAULT_EXCLUDED_SERVICES
         .iter()
         .map(|s| (*s).to_owned())
         .collect()

@@ -57,8 +57,9 @@ mod method;
 mod server;
 
 pub use body::CallBody;
+pub use call::DEFAULT_EXCLUDED_SERVICES;
 pub use client::{BoxError, ClientFuture, ClientTelemetry, ClientTelemetryLayer};
-pub use server::{DEFAULT_EXCLUDED_SERVICES, ServerFuture, ServerTelemetry, ServerTelemetryLayer};
+pub use server::{ServerFuture, ServerTelemetry, ServerTelemetryLayer};
 
 /// `tonic::transport::Server::builder()` with [`ServerTelemetryLayer`]:
 /// add services and serve as usual.

@@ -18,14 +18,6 @@ use crate::method::{Recognized, method_of_path};
 
 const SCOPE: &str = "tracewire-tonic";
 
-/// Services whose calls are not traced or measured by default: probes and
-/// tooling, as HTTP health paths are.
-pub const DEFAULT_EXCLUDED_SERVICES: &[&str] = &[
-    "grpc.health.v1.Health",
-    "grpc.reflection.v1.ServerReflection",
-    "grpc.reflection.v1alpha.ServerReflection",
-];
-
 #[derive(Debug)]
 struct Settings {
     tracer: Option<SdkTracer>,
@@ -84,7 +76,7 @@ impl Default for ServerTelemetryLayer {
 impl ServerTelemetryLayer {
     /// Spans on the tracer `tracewire::init` installed (without one, context
     /// still propagates), metrics on the global meter provider; calls to
-    /// [`DEFAULT_EXCLUDED_SERVICES`] left alone; a method is known unless the
+    /// [`DEFAULT_EXCLUDED_SERVICES`](crate::DEFAULT_EXCLUDED_SERVICES) left alone; a method is known unless the
     /// server answers it `UNIMPLEMENTED` (see
     /// [`recognized_methods`](Self::recognized_methods)).
     pub fn new() -> Self {
