@@ -24,7 +24,10 @@ pub struct ServerTelemetryLayer {
 impl std::fmt::Debug for ServerTelemetryLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerTelemetryLayer")
-            .field("tracing", &self.settings.tracer.is_some())
+            .field(
+                "tracing",
+                &(self.settings.own_tracer.is_some() || self.settings.tracer.is_some()),
+            )
             .field("excluded", &self.settings.excluded)
             .field("trust_remote_parent", &self.settings.trust_remote_parent)
             .field("server_timing", &self.settings.server_timing)
@@ -49,9 +52,14 @@ impl ServerTelemetryLayer {
     /// / `…_RESPONSE_HEADERS` captured.
     pub fn new() -> Self {
         let meter = tracewire::otel::global::meter(SCOPE);
+        let own_tracer = tracewire::instrumentation::own_tracer(SCOPE);
         Self {
             settings: Arc::new(Settings {
-                tracer: tracewire::sdk_tracer(SCOPE),
+                tracer: own_tracer
+                    .is_none()
+                    .then(|| tracewire::sdk_tracer(SCOPE))
+                    .flatten(),
+                own_tracer,
                 sampling_hint: SamplingHint::active(),
                 instruments: ServerInstruments::new(&meter),
                 durations: DurationHandles::default(),
@@ -84,6 +92,7 @@ impl ServerTelemetryLayer {
             None => {
                 let s = &self.settings;
                 let mut copy = Settings {
+                    own_tracer: s.own_tracer.clone(),
                     tracer: s.tracer.clone(),
                     sampling_hint: s.sampling_hint,
                     instruments: s.instruments.clone(),
@@ -106,7 +115,20 @@ impl ServerTelemetryLayer {
 
     /// Uses this tracer (tests, or a provider you built yourself).
     pub fn tracer(self, tracer: SdkTracer) -> Self {
-        self.with(|s| s.tracer = Some(tracer))
+        self.with(|s| {
+            s.own_tracer = None;
+            s.tracer = Some(tracer);
+        })
+    }
+
+    /// Records the server spans on tracewire's own span path with this
+    /// tracer (what `ServerTelemetryLayer::new` takes from `init` by default;
+    /// tests, or a telemetry not installed globally).
+    pub fn own_tracer(self, tracer: tracewire::instrumentation::OwnTracer) -> Self {
+        self.with(|s| {
+            s.own_tracer = Some(tracer);
+            s.tracer = None;
+        })
     }
 
     /// What the tracer's sampler will likely decide (defaults to the sampler

@@ -131,8 +131,25 @@ impl InFlight {
             )
         };
 
-        let (cx, recording) = match &settings.tracer {
-            Some(tracer) => {
+        let (cx, recording) = match (&settings.own_tracer, &settings.tracer) {
+            // tracewire's own span: the sampler decides first, so attributes
+            // are built exactly when the span is recorded.
+            (Some(own), _) => {
+                let decision = own.decide(&parent, &name, &SpanKind::Server);
+                if decision.is_recorded() {
+                    let attributes =
+                        request_attributes(settings, req, &seen, method, scheme, &route, version);
+                    let links = link.into_iter().collect();
+                    let span =
+                        own.start(decision, &parent, name, SpanKind::Server, attributes, links);
+                    (parent.with_span(span), true)
+                } else {
+                    // Only its ids travel: one allocation, no span boxed.
+                    let ids = decision.span_context().clone();
+                    (parent.with_remote_span_context(ids), false)
+                }
+            }
+            (None, Some(tracer)) => {
                 let likely = settings
                     .sampling_hint
                     .likely_sampled(parent.span().span_context());
@@ -167,7 +184,7 @@ impl InFlight {
             }
             // No tracer: the ids the next hop needs, when tracing is set up
             // with nowhere for spans to go (no span is built).
-            None => (
+            (None, None) => (
                 tracewire::instrumentation::context_without_span(&parent, &name, &SpanKind::Server),
                 false,
             ),

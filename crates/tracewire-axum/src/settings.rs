@@ -13,6 +13,9 @@ pub(crate) const SCOPE: &str = "tracewire-axum";
 
 /// The layer's configuration and instruments.
 pub(crate) struct Settings {
+    /// tracewire's own span path (`init`'s default); when set, `tracer` is
+    /// not used.
+    pub(crate) own_tracer: Option<tracewire::instrumentation::OwnTracer>,
     pub(crate) tracer: Option<SdkTracer>,
     pub(crate) sampling_hint: SamplingHint,
     pub(crate) instruments: ServerInstruments,

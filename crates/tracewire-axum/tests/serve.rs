@@ -33,7 +33,7 @@ async fn serve_sets_the_peer_and_drains_the_request_in_flight_on_the_signal() {
         )
         .layer(
             ServerTelemetryLayer::new()
-                .tracer(t.tracer("tracewire-axum"))
+                .own_tracer(t.own_tracer("tracewire-axum"))
                 .meter(&t.telemetry.meter("tracewire-axum")),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -16,7 +16,7 @@ use tracewire_axum::ServerTelemetryLayer;
 
 fn layer(t: &TestTelemetry) -> ServerTelemetryLayer {
     ServerTelemetryLayer::new()
-        .tracer(t.tracer("tracewire-axum"))
+        .own_tracer(t.own_tracer("tracewire-axum"))
         .meter(&t.telemetry.meter("tracewire-axum"))
 }
 
@@ -490,4 +490,155 @@ async fn a_panicking_handler_leaves_an_error_span_with_the_panic_message() {
         ),
         "{metrics}"
     );
+}
+
+/// The same requests through tracewire's own span path and through the SDK's
+/// tracer give the same spans: every field but the new span's id and the
+/// times (so the same OTLP bytes, which the encoder derives from nothing
+/// else) — caller's parent and tracestate, baggage copied by the allow-list,
+/// an attribute, an event and a status set by the handler through the
+/// OpenTelemetry API, the response's attributes, a 5xx, an untrusted edge's
+/// link, and a child span of the handler's.
+#[tokio::test]
+async fn own_spans_match_the_sdks_field_for_field() {
+    use tracewire::otel::KeyValue;
+    use tracewire::otel::trace::{SpanId, TraceContextExt as _};
+
+    let mut config = tracewire::Config::default();
+    config.baggage_span_attributes = vec!["tenant".into()];
+    let t = TestTelemetry::start_with(
+        tracewire::TelemetryBuilder::from_config(config)
+            .sampler(tracewire::SamplerConfig::AlwaysOn)
+            .log_filter("trace"),
+    );
+    async fn handler() -> (StatusCode, &'static str) {
+        let cx = tracewire::otel::Context::current();
+        cx.span()
+            .set_attribute(KeyValue::new("app.user.tier", "gold"));
+        cx.span()
+            .add_event("cache.miss", vec![KeyValue::new("cache.key", "user:7")]);
+        cx.span()
+            .set_status(tracewire::otel::trace::Status::error("upstream down"));
+        load_user(7).await;
+        (StatusCode::SERVICE_UNAVAILABLE, "later")
+    }
+    let routes = || {
+        Router::new()
+            .route("/users/{id}", get(handler))
+            .route("/ok", get(|| async { "ok" }))
+    };
+    let meter = t.telemetry.meter("tracewire-axum");
+    let own = routes().layer(
+        ServerTelemetryLayer::new()
+            .own_tracer(t.own_tracer("tracewire-axum"))
+            .meter(&meter),
+    );
+    let sdk = routes().layer(
+        ServerTelemetryLayer::new()
+            .tracer(t.tracer("tracewire-axum"))
+            .meter(&meter),
+    );
+    let own_edge = routes().layer(
+        ServerTelemetryLayer::new()
+            .own_tracer(t.own_tracer("tracewire-axum"))
+            .meter(&meter)
+            .untrusted_edge(true),
+    );
+    let sdk_edge = routes().layer(
+        ServerTelemetryLayer::new()
+            .tracer(t.tracer("tracewire-axum"))
+            .meter(&meter)
+            .untrusted_edge(true),
+    );
+    let request = |uri: &str| {
+        Request::get(uri)
+            .header("host", "shop.example:8080")
+            .header("user-agent", "curl/8")
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+            )
+            .header("tracestate", "vendor=opaque,other=1")
+            .header("baggage", "tenant=acme,secret=no")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let mut pairs = Vec::new();
+    for (own_app, sdk_app) in [(&own, &sdk), (&own_edge, &sdk_edge)] {
+        for uri in ["/users/7?sig=secret", "/ok"] {
+            for app in [own_app, sdk_app] {
+                let before = t.spans().len();
+                send(app, request(uri)).await;
+                let spans = t.spans();
+                let server: Vec<_> = spans[before..]
+                    .iter()
+                    .filter(|s| s.span_kind == SpanKind::Server)
+                    .cloned()
+                    .collect();
+                assert_eq!(server.len(), 1, "{uri}: one server span");
+                let children: Vec<_> = spans[before..]
+                    .iter()
+                    .filter(|s| s.span_kind != SpanKind::Server)
+                    .cloned()
+                    .collect();
+                pairs.push((server[0].clone(), children));
+            }
+        }
+    }
+    // Only the ids minted for the span and the clock may differ.
+    let normalized = |mut span: tracewire::otel_sdk::trace::SpanData| {
+        let sc = &span.span_context;
+        span.span_context = tracewire::otel::trace::SpanContext::new(
+            if span.links.is_empty() {
+                sc.trace_id()
+            } else {
+                tracewire::otel::trace::TraceId::INVALID
+            },
+            SpanId::INVALID,
+            sc.trace_flags(),
+            sc.is_remote(),
+            sc.trace_state().clone(),
+        );
+        if !span.links.is_empty() {
+            span.parent_span_id = SpanId::INVALID;
+        }
+        span.start_time = std::time::UNIX_EPOCH;
+        span.end_time = std::time::UNIX_EPOCH;
+        for event in &mut span.events.events {
+            event.timestamp = std::time::UNIX_EPOCH;
+        }
+        span
+    };
+    for pair in pairs.chunks(2) {
+        let ((own_span, own_children), (sdk_span, sdk_children)) = (&pair[0], &pair[1]);
+        // Each child is under its own path's server span.
+        for (children, parent) in [(own_children, own_span), (sdk_children, sdk_span)] {
+            for child in children {
+                assert_child_of(child, parent);
+            }
+        }
+        assert_eq!(own_children.len(), sdk_children.len());
+        assert_eq!(
+            normalized(own_span.clone()),
+            normalized(sdk_span.clone()),
+            "{}",
+            own_span.name
+        );
+    }
+    // The comparison saw what it is meant to compare.
+    let (user, _) = &pairs[0];
+    assert_eq!(user.name, "GET /users/{id}");
+    assert_eq!(attribute(user, "tenant"), Some(Value::from("acme")));
+    assert_eq!(attribute(user, "app.user.tier"), Some(Value::from("gold")));
+    assert_eq!(user.events.len(), 1);
+    assert_eq!(
+        user.span_context.trace_state().header(),
+        "vendor=opaque,other=1"
+    );
+    assert!(matches!(user.status, Status::Error { .. }));
+    // The caller's random flag (W3C Level 2) is kept beside the sampled one.
+    assert_eq!(user.span_context.trace_flags().to_u8(), 0x03);
+    assert_eq!(pairs[0].1.len(), 1, "the handler's child span");
+    let (edge, _) = &pairs[4];
+    assert_eq!(edge.links.len(), 1);
 }

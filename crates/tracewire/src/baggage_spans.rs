@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use opentelemetry::baggage::BaggageExt as _;
-use opentelemetry::trace::Span as _;
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
@@ -22,10 +21,10 @@ impl BaggageSpanProcessor {
     pub(crate) fn new(keys: Vec<String>) -> Self {
         Self { keys }
     }
-}
 
-impl SpanProcessor for BaggageSpanProcessor {
-    fn on_start(&self, span: &mut Span, cx: &Context) {
+    /// Copies the allowed members of `cx`'s baggage onto `span` (an SDK
+    /// span at its start, or one of tracewire's own).
+    pub(crate) fn copy_onto(&self, span: &mut impl opentelemetry::trace::Span, cx: &Context) {
         let baggage = cx.baggage();
         if baggage.is_empty() {
             return;
@@ -35,6 +34,12 @@ impl SpanProcessor for BaggageSpanProcessor {
                 span.set_attribute(KeyValue::new(key.clone(), value.clone()));
             }
         }
+    }
+}
+
+impl SpanProcessor for BaggageSpanProcessor {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.copy_onto(span, cx);
     }
 
     fn on_end(&self, _: SpanData) {}

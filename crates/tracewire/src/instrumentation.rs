@@ -79,6 +79,7 @@ use opentelemetry_sdk::trace::SdkTracer;
 pub use crate::metrics::{
     Counter, DB_DURATION_BUCKETS, DURATION_BUCKETS, Histogram, counter, duration_histogram,
 };
+pub use crate::own_spans::{Decision, OwnSpan, OwnTracer, own_tracer};
 pub use crate::propagation::{HeaderExtractor, HeaderInjector, extract_from, inject_into};
 pub use crate::recent::RecentValue;
 pub use crate::sdk_tracer;

@@ -49,6 +49,7 @@ pub mod instrumentation;
 mod log_bridge;
 pub mod logging;
 pub mod metrics;
+mod own_spans;
 mod process_metrics;
 pub mod prometheus;
 pub mod propagation;

@@ -90,7 +90,7 @@ impl TestTelemetry {
         let telemetry = builder
             .log_format(LogFormat::Json)
             .log_writer(output.clone())
-            .with_span_processor(SimpleSpanProcessor::new(spans.clone()))
+            .with_end_only_span_processor(SimpleSpanProcessor::new(spans.clone()))
             .with_log_processor(SimpleLogProcessor::new(logs.clone()))
             .build();
         let guard = tracing::dispatcher::set_default(&telemetry.subscriber());
@@ -103,13 +103,22 @@ impl TestTelemetry {
         }
     }
 
-    /// A tracer from the telemetry's provider.
+    /// A tracer from the telemetry's provider, with the scope an
+    /// integration's has (its name, this version, the conventions' schema).
     pub fn tracer(&self, scope: &'static str) -> opentelemetry_sdk::trace::SdkTracer {
         use opentelemetry::trace::TracerProvider as _;
         self.telemetry
             .tracer_provider()
             .expect("the SDK is enabled in tests")
-            .tracer(scope)
+            .tracer_with_scope(crate::telemetry::integration_scope(scope))
+    }
+
+    /// The tracer of the integrations' own spans (what `init` gives them by
+    /// default; see `TelemetryBuilder::sdk_spans`), from this telemetry.
+    pub fn own_tracer(&self, scope: &'static str) -> crate::instrumentation::OwnTracer {
+        self.telemetry
+            .own_tracer(scope)
+            .expect("tracewire records its own spans in tests (no sdk_spans)")
     }
 
     /// Every finished span so far.

@@ -6,6 +6,7 @@ mod pipelines;
 
 use pipelines::{Extra, ExtraTraces};
 
+pub(crate) use active::integration_scope;
 use active::set_active_tracer_provider;
 pub use active::{active_sampler, sdk_tracer};
 
@@ -57,6 +58,7 @@ pub struct TelemetryBuilder {
     views: Vec<crate::View>,
     cardinality_limit: Option<usize>,
     extra_traces: Vec<ExtraTraces>,
+    sdk_spans: bool,
     extra_logs: Vec<Extra<LoggerProviderBuilder>>,
     extra_metrics: Vec<Extra<MeterProviderBuilder>>,
     console_writer: Option<crate::view::Sink>,
@@ -88,6 +90,7 @@ impl TelemetryBuilder {
             views: Vec::new(),
             cardinality_limit: None,
             extra_traces: Vec::new(),
+            sdk_spans: false,
             extra_logs: Vec::new(),
             extra_metrics: Vec::new(),
             console_writer: None,
@@ -260,26 +263,67 @@ impl TelemetryBuilder {
     {
         let batch = self.config.span_batch;
         let limit = self.config.limits.span_attribute_value_length;
-        self.extra_traces.push(Box::new(move |builder, metrics| {
-            builder.with_span_processor(pipelines::counted_batch(
+        self.extra_traces.push(Box::new(move |metrics| {
+            let batch = pipelines::counted_batch(
                 exporter,
                 batch,
                 limit,
                 metrics.clone(),
                 "custom_span_exporter",
-            ))
+            );
+            (
+                Box::new(batch) as Box<dyn opentelemetry_sdk::trace::SpanProcessor>,
+                false,
+            )
         }));
         self
     }
 
     /// Adds a span processor as is (e.g. a `SimpleSpanProcessor` in tests).
+    ///
+    /// The processor may rely on `on_start`, which only the SDK's own spans
+    /// get, so with one the integrations' spans are built by the SDK (as
+    /// with [`sdk_spans`](Self::sdk_spans)); to receive finished spans
+    /// only, [`with_span_exporter`](Self::with_span_exporter) keeps
+    /// tracewire's lighter span path.
     pub fn with_span_processor<P: opentelemetry_sdk::trace::SpanProcessor + 'static>(
         mut self,
         processor: P,
     ) -> Self {
-        self.extra_traces.push(Box::new(move |builder, _| {
-            builder.with_span_processor(processor)
+        self.extra_traces.push(Box::new(move |_| {
+            (
+                Box::new(processor) as Box<dyn opentelemetry_sdk::trace::SpanProcessor>,
+                true,
+            )
         }));
+        self
+    }
+
+    /// Adds a span processor that needs no `on_start` call (the testing
+    /// helpers' in-memory one): tracewire's own spans stay on their path.
+    #[cfg(feature = "testing")]
+    pub(crate) fn with_end_only_span_processor<P>(mut self, processor: P) -> Self
+    where
+        P: opentelemetry_sdk::trace::SpanProcessor + 'static,
+    {
+        self.extra_traces.push(Box::new(move |_| {
+            (
+                Box::new(processor) as Box<dyn opentelemetry_sdk::trace::SpanProcessor>,
+                false,
+            )
+        }));
+        self
+    }
+
+    /// Whether the integrations' spans (an HTTP server request's, say) are
+    /// built by the OpenTelemetry SDK's tracer (`true`), or recorded by
+    /// tracewire and handed to the same processors when they end (`false`,
+    /// the default: fewer instructions per span; see `docs/architecture.md`).
+    /// The only difference a span processor can see: `on_start` is called
+    /// only for the SDK's spans. Adding a processor with
+    /// [`with_span_processor`](Self::with_span_processor) turns this on.
+    pub fn sdk_spans(mut self, on: bool) -> Self {
+        self.sdk_spans = on;
         self
     }
 
@@ -363,6 +407,7 @@ impl TelemetryBuilder {
             views,
             cardinality_limit,
             extra_traces,
+            sdk_spans,
             extra_logs,
             extra_metrics,
             console_writer,
@@ -437,12 +482,13 @@ impl TelemetryBuilder {
                 console_writer,
             },
             extra_traces,
+            sdk_spans,
             &mut problems,
         );
 
-        let (tracer_provider, spans_consumed) = match traced {
-            Some((provider, consumed)) => (Some(provider), consumed),
-            None => (None, false),
+        let (tracer_provider, spans_consumed, span_recorder) = match traced {
+            Some(t) => (Some(t.provider), t.consumed, t.recorder),
+            None => (None, false, None),
         };
         let logger_provider = pipelines::logger_provider(
             &config,
@@ -477,6 +523,7 @@ impl TelemetryBuilder {
                 config,
                 tracer_provider,
                 spans_consumed,
+                span_recorder,
                 meter_provider,
                 logger_provider,
                 exposition,
@@ -518,6 +565,9 @@ struct Inner {
     /// Whether any span processor takes spans somewhere; when none does, the
     /// integrations build no span (`instrumentation::context_without_span`).
     spans_consumed: bool,
+    /// Records the integrations' own spans (see `own_spans`), unless the
+    /// SDK builds them.
+    span_recorder: Option<Arc<crate::own_spans::SpanRecorder>>,
     meter_provider: Option<SdkMeterProvider>,
     logger_provider: Option<SdkLoggerProvider>,
     exposition: Option<Exposition>,
@@ -582,6 +632,9 @@ impl Inner {
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1))
         };
+        if let Some(recorder) = &self.span_recorder {
+            recorder.shut_down();
+        }
         if let Some(tp) = &self.tracer_provider {
             let _ = tp.shutdown_with_timeout(remaining());
         }
@@ -634,6 +687,17 @@ impl Telemetry {
     /// The tracer provider (`None` with `OTEL_SDK_DISABLED=true`).
     pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
         self.inner.tracer_provider.as_ref()
+    }
+
+    /// The tracer of the integrations' own spans for `scope`, from this
+    /// telemetry rather than the installed one (tests that do not install
+    /// globals); `None` when the SDK builds those spans or none would go
+    /// anywhere.
+    pub(crate) fn own_tracer(&self, scope: &'static str) -> Option<crate::own_spans::OwnTracer> {
+        let recorder = self.inner.span_recorder.clone()?;
+        self.inner
+            .spans_consumed
+            .then(|| crate::own_spans::OwnTracer::new(recorder, scope))
     }
 
     /// The meter provider (`None` with `OTEL_SDK_DISABLED=true`).
@@ -795,6 +859,12 @@ impl Telemetry {
                 .clone()
                 .filter(|_| consumed)
                 .map(|tp| (tp, config.sampler)),
+        );
+        crate::own_spans::set_recorder(
+            self.inner
+                .span_recorder
+                .clone()
+                .filter(|_| consumed && self.inner.tracer_provider.is_some()),
         );
         crate::instrumentation::set_ids_only(
             (self.inner.tracer_provider.is_some() && !consumed).then_some(config.sampler),

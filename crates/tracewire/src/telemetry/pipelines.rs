@@ -22,14 +22,48 @@ use crate::prometheus::{Exposition, PullReader};
 
 /// A change to a provider builder requested in code (extra exporters, readers).
 pub(super) type Extra<B> = Box<dyn FnOnce(B) -> B + Send>;
-/// Like [`Extra`], for spans: processors may count into the self metrics.
+/// A span processor requested in code, made once the self metrics exist
+/// (it may count into them); the flag says whether it is the caller's own
+/// processor, which may need `on_start` (else an exporter's batch processor).
 pub(super) type ExtraTraces = Box<
-    dyn FnOnce(
-            opentelemetry_sdk::trace::TracerProviderBuilder,
-            &SelfMetrics,
-        ) -> opentelemetry_sdk::trace::TracerProviderBuilder
-        + Send,
+    dyn FnOnce(&SelfMetrics) -> (Box<dyn opentelemetry_sdk::trace::SpanProcessor>, bool) + Send,
 >;
+
+/// The span processors of the provider being built, each shared with the
+/// [`SpanRecorder`](crate::own_spans::SpanRecorder) that delivers
+/// tracewire's own spans to the same processors.
+struct Processors {
+    resource: Resource,
+    shared: Vec<crate::own_spans::SharedProcessor>,
+}
+
+impl Processors {
+    fn add(&mut self, mut processor: impl opentelemetry_sdk::trace::SpanProcessor + 'static) {
+        // Set now: once shared, the processor is behind an `Arc`.
+        processor.set_resource(&self.resource);
+        self.shared
+            .push(crate::own_spans::SharedProcessor(std::sync::Arc::new(
+                processor,
+            )));
+    }
+
+    fn add_boxed(&mut self, mut processor: Box<dyn opentelemetry_sdk::trace::SpanProcessor>) {
+        processor.set_resource(&self.resource);
+        self.shared
+            .push(crate::own_spans::SharedProcessor(std::sync::Arc::from(
+                processor,
+            )));
+    }
+}
+
+/// What [`tracer_provider`] built.
+pub(super) struct Tracing {
+    pub(super) provider: SdkTracerProvider,
+    /// Whether any processor takes spans somewhere.
+    pub(super) consumed: bool,
+    /// tracewire's own spans' recorder, unless the SDK builds them.
+    pub(super) recorder: Option<std::sync::Arc<crate::own_spans::SpanRecorder>>,
+}
 
 /// Set-up problems: one warning each, and the first as the error `try_init`
 /// returns.
@@ -138,7 +172,10 @@ pub(super) struct LocalViews {
 }
 
 /// The tracer provider: sampler, limits, a counted batch processor per
-/// exporter, and the caller's own processors.
+/// exporter, and the caller's own processors; and the recorder of
+/// tracewire's own spans, feeding the same processors (unless `sdk_spans`,
+/// or a processor of the caller's, asks for the SDK's spans).
+#[allow(clippy::too_many_arguments)] // the builder's parts, each needed
 pub(super) fn tracer_provider(
     config: &Config,
     resource: &Resource,
@@ -146,8 +183,9 @@ pub(super) fn tracer_provider(
     self_metrics: &SelfMetrics,
     views: LocalViews,
     extra_traces: Vec<ExtraTraces>,
+    sdk_spans: bool,
     problems: &mut Problems,
-) -> Option<(SdkTracerProvider, bool)> {
+) -> Option<Tracing> {
     if config.sdk_disabled {
         None
     } else {
@@ -155,16 +193,21 @@ pub(super) fn tracer_provider(
         // local view, the caller's own); see `instrumentation::context_without_span`.
         let mut consumed = !extra_traces.is_empty();
         let limits = config.limits;
+        let span_limits = SpanLimits {
+            max_events_per_span: limits.span_event_count,
+            max_attributes_per_span: limits.span_attribute_count,
+            max_links_per_span: limits.span_link_count,
+            max_attributes_per_event: limits.event_attribute_count,
+            max_attributes_per_link: limits.link_attribute_count,
+        };
         let mut builder = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_sampler(config.sampler.sdk_sampler())
-            .with_span_limits(SpanLimits {
-                max_events_per_span: limits.span_event_count,
-                max_attributes_per_span: limits.span_attribute_count,
-                max_links_per_span: limits.span_link_count,
-                max_attributes_per_event: limits.event_attribute_count,
-                max_attributes_per_link: limits.link_attribute_count,
-            });
+            .with_span_limits(span_limits);
+        let mut processors = Processors {
+            resource: resource.clone(),
+            shared: Vec::new(),
+        };
         for kind in &config.traces_exporters {
             let limit = limits.span_attribute_value_length;
             match kind {
@@ -172,7 +215,7 @@ pub(super) fn tracer_provider(
                     let otlp = config.otlp(Signal::Traces);
                     match runtime.map(|rt| otlp_span_exporter(&otlp, rt)) {
                         Some(Ok(exporter)) => {
-                            builder = builder.with_span_processor(counted_batch(
+                            processors.add(counted_batch(
                                 exporter,
                                 config.span_batch,
                                 limit,
@@ -189,7 +232,7 @@ pub(super) fn tracer_provider(
                 ExporterKind::Console => {}
                 #[cfg(feature = "console")]
                 ExporterKind::ConsoleRaw => {
-                    builder = builder.with_span_processor(counted_batch(
+                    processors.add(counted_batch(
                         opentelemetry_stdout::SpanExporter::default(),
                         config.span_batch,
                         limit,
@@ -218,21 +261,44 @@ pub(super) fn tracer_provider(
             });
         if tree.is_some() || views.store.is_some() {
             consumed = true;
-            builder = builder.with_span_processor(crate::view::ViewProcessor::new(
+            processors.add(crate::view::ViewProcessor::new(
                 views.store,
                 tree,
                 config.limits.span_attribute_value_length,
             ));
         }
-        if !config.baggage_span_attributes.is_empty() {
-            builder = builder.with_span_processor(crate::baggage_spans::BaggageSpanProcessor::new(
-                config.baggage_span_attributes.clone(),
-            ));
+        // Baggage members are copied at start: by this processor onto the
+        // SDK's spans, by the recorder onto tracewire's own.
+        let baggage = (!config.baggage_span_attributes.is_empty()).then(|| {
+            crate::baggage_spans::BaggageSpanProcessor::new(config.baggage_span_attributes.clone())
+        });
+        if let Some(baggage) = &baggage {
+            builder = builder.with_span_processor(baggage.clone());
         }
+        // A processor of the caller's may need `on_start`, which only the
+        // SDK's spans get: then the SDK builds every span, as before.
+        let mut needs_sdk_spans = sdk_spans;
         for extra in extra_traces {
-            builder = extra(builder, self_metrics);
+            let (processor, callers_own) = extra(self_metrics);
+            needs_sdk_spans |= callers_own;
+            processors.add_boxed(processor);
         }
-        Some((builder.build(), consumed))
+        for processor in &processors.shared {
+            builder = builder.with_span_processor(processor.clone());
+        }
+        let recorder = (!needs_sdk_spans).then(|| {
+            std::sync::Arc::new(crate::own_spans::SpanRecorder::new(
+                config.sampler.sdk_sampler(),
+                span_limits,
+                processors.shared,
+                baggage,
+            ))
+        });
+        Some(Tracing {
+            provider: builder.build(),
+            consumed,
+            recorder,
+        })
     }
 }
 

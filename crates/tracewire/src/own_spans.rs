@@ -1,0 +1,397 @@
+//! tracewire's own spans, recorded without the SDK's span machinery.
+//!
+//! An integration's span (an HTTP server request, say) is started and ended
+//! here rather than by the SDK tracer: the sampler `init` configured decides
+//! first — before any attribute is built, which the SDK cannot do since it
+//! wants the attributes at start; the spec's built-in samplers, the only ones
+//! `init` configures, never read them —, then a span record is kept in the
+//! context like any span, and on end it is handed as [`SpanData`] to the same
+//! processors the SDK provider feeds (the exporters' batch processors, the
+//! local views, the caller's own). User code sees no difference: the record
+//! is the current span while the handler runs, so `tracing` and OpenTelemetry
+//! API spans nest under it, and `Context::current().span()` sets attributes,
+//! events and status on it.
+//!
+//! What it saves per span, against `SdkTracer::build_with_context` and the
+//! SDK span's end: the `SpanBuilder`, a second move of the span data, the
+//! provider's shutdown and limit bookkeeping on the way in, the lock-and-
+//! dispatch on the way out (docs/performance.md has the figures).
+//!
+//! The one difference a processor can see: `SpanProcessor::on_start` is not
+//! called for these spans (it takes the SDK's span type, which only the SDK
+//! can build). tracewire's own processors need no such call — the baggage
+//! allow-list is applied here at start —; a processor of the caller's that
+//! needs it gets the SDK path back with
+//! [`TelemetryBuilder::sdk_spans`](crate::TelemetryBuilder::sdk_spans).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::trace::{Link, SpanContext, SpanKind, Status, TraceContextExt as _, TraceFlags};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    IdGenerator as _, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample as _, SpanData,
+    SpanEvents, SpanLimits, SpanLinks, SpanProcessor,
+};
+
+/// A span processor shared between the SDK provider (which feeds it the
+/// spans of `tracing` and the OpenTelemetry API) and the [`SpanRecorder`]
+/// (which feeds it tracewire's own).
+#[derive(Debug, Clone)]
+pub(crate) struct SharedProcessor(pub(crate) Arc<dyn SpanProcessor>);
+
+impl SpanProcessor for SharedProcessor {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    // `set_resource` was called on the processor before it was shared.
+}
+
+/// Where tracewire's own spans are decided and delivered: the provider's
+/// sampler, ids, limits and processors.
+#[derive(Debug)]
+pub(crate) struct SpanRecorder {
+    sampler: Sampler,
+    ids: RandomIdGenerator,
+    limits: SpanLimits,
+    processors: Vec<SharedProcessor>,
+    baggage: Option<crate::baggage_spans::BaggageSpanProcessor>,
+    /// Set when the provider shuts down: spans ended later go nowhere, as
+    /// the SDK's do.
+    shut_down: AtomicBool,
+}
+
+impl SpanRecorder {
+    pub(crate) fn new(
+        sampler: Sampler,
+        limits: SpanLimits,
+        processors: Vec<SharedProcessor>,
+        baggage: Option<crate::baggage_spans::BaggageSpanProcessor>,
+    ) -> Self {
+        Self {
+            sampler,
+            ids: RandomIdGenerator::default(),
+            limits,
+            processors,
+            baggage,
+            shut_down: AtomicBool::new(false),
+        }
+    }
+
+    /// Stops delivering spans (the provider is shutting down).
+    pub(crate) fn shut_down(&self) {
+        self.shut_down.store(true, Ordering::Release);
+    }
+
+    fn deliver(&self, data: SpanData) {
+        if self.shut_down.load(Ordering::Acquire) {
+            return;
+        }
+        match self.processors.as_slice() {
+            [] => {}
+            [only] => only.on_end(data),
+            [rest @ .., last] => {
+                for processor in rest {
+                    processor.on_end(data.clone());
+                }
+                last.on_end(data);
+            }
+        }
+    }
+}
+
+static RECORDER: crate::installed::Installed<Arc<SpanRecorder>> =
+    crate::installed::Installed::new();
+
+/// Installed by `init`: `Some` when tracewire records its own spans.
+pub(crate) fn set_recorder(recorder: Option<Arc<SpanRecorder>>) {
+    RECORDER.set(recorder);
+}
+
+/// Starts tracewire's own spans for one instrumentation scope; see the
+/// module docs. Get one with [`own_tracer`].
+#[derive(Debug, Clone)]
+pub struct OwnTracer {
+    recorder: Arc<SpanRecorder>,
+    scope: InstrumentationScope,
+}
+
+/// The tracer for an integration's own spans, from what `init` installed:
+/// `None` before `init`, with the SDK disabled, when no span would go
+/// anywhere, or when the application asked for SDK spans
+/// ([`TelemetryBuilder::sdk_spans`](crate::TelemetryBuilder::sdk_spans)) —
+/// then use [`sdk_tracer`](crate::sdk_tracer).
+pub fn own_tracer(scope: &'static str) -> Option<OwnTracer> {
+    Some(OwnTracer::new(RECORDER.get()?, scope))
+}
+
+/// What [`OwnTracer::decide`] found: the new span's context and whether it
+/// is recorded.
+#[derive(Debug)]
+pub struct Decision {
+    span_context: SpanContext,
+    parent: SpanContext,
+    record: bool,
+}
+
+impl Decision {
+    /// Whether the span is recorded (else only its ids travel).
+    pub fn is_recorded(&self) -> bool {
+        self.record
+    }
+
+    /// The new span's context (its ids, flags and tracestate).
+    pub fn span_context(&self) -> &SpanContext {
+        &self.span_context
+    }
+}
+
+impl OwnTracer {
+    pub(crate) fn new(recorder: Arc<SpanRecorder>, scope: &'static str) -> Self {
+        Self {
+            recorder,
+            scope: crate::telemetry::integration_scope(scope),
+        }
+    }
+
+    /// Decides a span of `kind` named `name` under `parent`, as the SDK
+    /// would: the parent's trace id (or a new one), a new span id, the
+    /// sampler's decision, flags and tracestate. A suppressed context gets
+    /// an invalid span context (no span), as from the SDK.
+    pub fn decide(&self, parent: &Context, name: &str, kind: &SpanKind) -> Decision {
+        if parent.is_telemetry_suppressed() || self.recorder.shut_down.load(Ordering::Acquire) {
+            return Decision {
+                span_context: SpanContext::empty_context(),
+                parent: SpanContext::empty_context(),
+                record: false,
+            };
+        }
+        let parent_span = parent.span();
+        let parent_sc = parent_span.span_context();
+        let parent_sc = if parent_sc.is_valid() {
+            parent_sc.clone()
+        } else {
+            SpanContext::empty_context()
+        };
+        let trace_id = if parent_sc.is_valid() {
+            parent_sc.trace_id()
+        } else {
+            self.recorder.ids.new_trace_id()
+        };
+        let span_id = self.recorder.ids.new_span_id();
+        let result =
+            self.recorder
+                .sampler
+                .should_sample(Some(parent), trace_id, name, kind, &[], &[]);
+        let (flags, record) = match result.decision {
+            SamplingDecision::RecordAndSample => (parent_sc.trace_flags().with_sampled(true), true),
+            SamplingDecision::RecordOnly => (parent_sc.trace_flags().with_sampled(false), true),
+            SamplingDecision::Drop => (TraceFlags::default(), false),
+        };
+        Decision {
+            span_context: SpanContext::new(trace_id, span_id, flags, false, result.trace_state),
+            parent: parent_sc,
+            record,
+        }
+    }
+
+    /// Starts the span `decision` recorded, now, with `attributes` and
+    /// `links` (both within the configured limits).
+    pub fn start(
+        &self,
+        decision: Decision,
+        parent: &Context,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+        links: Vec<Link>,
+    ) -> OwnSpan {
+        self.start_at(
+            decision,
+            parent,
+            name,
+            kind,
+            attributes,
+            links,
+            opentelemetry::time::now(),
+        )
+    }
+
+    /// Like [`start`](Self::start), started at `start_time`.
+    #[allow(clippy::too_many_arguments)] // a span's fields, each needed
+    pub fn start_at(
+        &self,
+        decision: Decision,
+        parent: &Context,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        mut attributes: Vec<KeyValue>,
+        mut links: Vec<Link>,
+        start_time: SystemTime,
+    ) -> OwnSpan {
+        let limits = &self.recorder.limits;
+        let max_attributes = limits.max_attributes_per_span as usize;
+        let dropped_attributes_count = attributes.len().saturating_sub(max_attributes) as u32;
+        attributes.truncate(max_attributes);
+        let max_links = limits.max_links_per_span as usize;
+        let dropped_links = links.len().saturating_sub(max_links) as u32;
+        links.truncate(max_links);
+        let max_link_attributes = limits.max_attributes_per_link as usize;
+        for link in &mut links {
+            link.dropped_attributes_count =
+                link.attributes.len().saturating_sub(max_link_attributes) as u32;
+            link.attributes.truncate(max_link_attributes);
+        }
+        let mut span_links = SpanLinks::default();
+        span_links.links = links;
+        span_links.dropped_count = dropped_links;
+        let span_context = decision.span_context;
+        let mut span = OwnSpan {
+            span_context: span_context.clone(),
+            data: decision.record.then(|| SpanData {
+                span_context,
+                parent_span_id: decision.parent.span_id(),
+                parent_span_is_remote: decision.parent.is_valid() && decision.parent.is_remote(),
+                span_kind: kind,
+                name,
+                start_time,
+                end_time: start_time,
+                attributes,
+                dropped_attributes_count,
+                events: SpanEvents::default(),
+                links: span_links,
+                status: Status::Unset,
+                instrumentation_scope: self.scope.clone(),
+            }),
+            recorder: Arc::clone(&self.recorder),
+        };
+        if let Some(baggage) = &self.recorder.baggage {
+            baggage.copy_onto(&mut span, parent);
+        }
+        span
+    }
+}
+
+/// One of tracewire's own spans: the record the processors will get, kept
+/// in the context while the operation runs; see the module docs.
+#[derive(Debug)]
+pub struct OwnSpan {
+    span_context: SpanContext,
+    /// `None` when not recorded, or once ended. Not boxed: the context
+    /// boxes the whole span anyway.
+    data: Option<SpanData>,
+    recorder: Arc<SpanRecorder>,
+}
+
+impl OwnSpan {
+    fn with_data(&mut self, f: impl FnOnce(&mut SpanData, &SpanLimits)) {
+        if let Some(data) = self.data.as_mut() {
+            f(data, &self.recorder.limits);
+        }
+    }
+}
+
+impl opentelemetry::trace::Span for OwnSpan {
+    fn add_event_with_timestamp<T>(
+        &mut self,
+        name: T,
+        timestamp: SystemTime,
+        mut attributes: Vec<KeyValue>,
+    ) where
+        T: Into<Cow<'static, str>>,
+    {
+        self.with_data(|data, limits| {
+            if data.events.events.len() < limits.max_events_per_span as usize {
+                let max = limits.max_attributes_per_event as usize;
+                let dropped = attributes.len().saturating_sub(max) as u32;
+                attributes.truncate(max);
+                data.events.events.push(opentelemetry::trace::Event::new(
+                    name, timestamp, attributes, dropped,
+                ));
+            } else {
+                data.events.dropped_count += 1;
+            }
+        });
+    }
+
+    fn span_context(&self) -> &SpanContext {
+        &self.span_context
+    }
+
+    fn is_recording(&self) -> bool {
+        self.data.is_some()
+    }
+
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        self.with_data(|data, limits| {
+            if data.attributes.len() < limits.max_attributes_per_span as usize {
+                data.attributes.push(attribute);
+            } else {
+                data.dropped_attributes_count += 1;
+            }
+        });
+    }
+
+    fn set_status(&mut self, status: Status) {
+        self.with_data(|data, _| {
+            // Ok > Error > Unset: a status only ever moves up.
+            if status > data.status {
+                data.status = status;
+            }
+        });
+    }
+
+    fn update_name<T>(&mut self, new_name: T)
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        self.with_data(|data, _| data.name = new_name.into());
+    }
+
+    fn add_link(&mut self, span_context: SpanContext, mut attributes: Vec<KeyValue>) {
+        self.with_data(|data, limits| {
+            if data.links.links.len() < limits.max_links_per_span as usize {
+                let max = limits.max_attributes_per_link as usize;
+                let dropped = attributes.len().saturating_sub(max) as u32;
+                attributes.truncate(max);
+                data.links
+                    .links
+                    .push(Link::new(span_context, attributes, dropped));
+            } else {
+                data.links.dropped_count += 1;
+            }
+        });
+    }
+
+    fn end_with_timestamp(&mut self, timestamp: SystemTime) {
+        if let Some(mut data) = self.data.take() {
+            data.end_time = timestamp;
+            self.recorder.deliver(data);
+        }
+    }
+}
+
+impl Drop for OwnSpan {
+    /// A span dropped unended ends now, as the SDK's does.
+    fn drop(&mut self) {
+        if self.data.is_some() {
+            opentelemetry::trace::Span::end(self);
+        }
+    }
+}
