@@ -23,7 +23,7 @@ async fn one_trace_across_two_services() {
     let t = TestTelemetry::start();
     let server_layer = || {
         ServerTelemetryLayer::new()
-            .tracer(t.tracer("tracewire-axum"))
+            .own_tracer(t.own_tracer("tracewire-axum"))
             .meter(&t.telemetry.meter("tracewire-axum"))
     };
 
@@ -53,7 +53,7 @@ async fn one_trace_across_two_services() {
     )
     .with(
         ClientTelemetry::new()
-            .tracer(t.tracer("tracewire-reqwest"))
+            .tracer(t.own_tracer("tracewire-reqwest"))
             .meter(&t.telemetry.meter("tracewire-reqwest")),
     )
     .build();

@@ -48,7 +48,7 @@ impl RedisQueue {
     pub async fn connect(client: &redis::Client) -> redis::RedisResult<Self> {
         Self::connect_with(
             client,
-            tracewire::sdk_tracer(SCOPE),
+            tracewire::instrumentation::Tracer::installed(SCOPE),
             &tracewire::otel::global::meter(SCOPE),
         )
         .await
@@ -57,7 +57,7 @@ impl RedisQueue {
     /// Connects with an explicit tracer and meter.
     pub async fn connect_with(
         client: &redis::Client,
-        tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
+        tracer: Option<tracewire::instrumentation::Tracer>,
         meter: &tracewire::otel::metrics::Meter,
     ) -> redis::RedisResult<Self> {
         let server = ServerInfo::of(client);

@@ -45,7 +45,7 @@ impl RedisStream {
     /// the global meter for the defaults).
     pub async fn connect_with(
         client: &redis::Client,
-        tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
+        tracer: Option<tracewire::instrumentation::Tracer>,
         meter: &tracewire::otel::metrics::Meter,
     ) -> redis::RedisResult<Self> {
         let redis = RedisQueue::connect_with(client, tracer, meter).await?;
@@ -100,7 +100,7 @@ pub struct StreamWorker {
     claim_after: Duration,
     poll: Duration,
     mode: ContextMode,
-    tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
+    tracer: Option<tracewire::instrumentation::Tracer>,
     meter: tracewire::otel::metrics::Meter,
 }
 
@@ -126,7 +126,7 @@ impl StreamWorker {
             claim_after: Duration::from_secs(60),
             poll: Duration::from_secs(1),
             mode: ContextMode::Parent,
-            tracer: tracewire::sdk_tracer(SCOPE),
+            tracer: tracewire::instrumentation::Tracer::installed(SCOPE),
             meter: tracewire::otel::global::meter(SCOPE),
         }
     }
@@ -164,7 +164,7 @@ impl StreamWorker {
     /// Uses this tracer and meter.
     pub fn telemetry(
         mut self,
-        tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
+        tracer: Option<tracewire::instrumentation::Tracer>,
         meter: tracewire::otel::metrics::Meter,
     ) -> Self {
         self.tracer = tracer;

@@ -7,9 +7,8 @@ use std::sync::{Arc, RwLock};
 
 use tracewire::instrumentation::Operation;
 use tracewire::metrics::{Counter, DURATION_BUCKETS, Histogram, counter, duration_histogram};
-use tracewire::otel::trace::{Link, SpanKind, TraceContextExt as _, Tracer as _};
+use tracewire::otel::trace::{Link, SpanBuilder, SpanKind, TraceContextExt as _};
 use tracewire::otel::{Context, KeyValue};
-use tracewire::otel_sdk::trace::SdkTracer;
 
 /// Attribute keys.
 pub mod attr {
@@ -76,7 +75,7 @@ macro_rules! adapter {
         impl Default for $name {
             fn default() -> Self {
                 Self::with(
-                    tracewire::sdk_tracer($crate::telemetry::SCOPE),
+                    tracewire::instrumentation::Tracer::installed($crate::telemetry::SCOPE),
                     &tracewire::otel::global::meter($crate::telemetry::SCOPE),
                 )
             }
@@ -85,7 +84,7 @@ macro_rules! adapter {
         impl $name {
             /// With an explicit tracer and meter.
             pub fn with(
-                tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
+                tracer: Option<tracewire::instrumentation::Tracer>,
                 meter: &tracewire::otel::metrics::Meter,
             ) -> Self {
                 Self {
@@ -129,7 +128,7 @@ pub(crate) type DepthCells = HashMap<(&'static str, String), Arc<AtomicI64>>;
 
 /// Instruments shared by producers and workers of one process.
 pub(crate) struct Instruments {
-    pub(crate) tracer: Option<SdkTracer>,
+    pub(crate) tracer: Option<tracewire::instrumentation::Tracer>,
     pub(crate) sent: Counter,
     pub(crate) consumed: Counter,
     pub(crate) processed: Counter,
@@ -142,7 +141,7 @@ pub(crate) struct Instruments {
 
 impl Instruments {
     pub(crate) fn new(
-        tracer: Option<SdkTracer>,
+        tracer: Option<tracewire::instrumentation::Tracer>,
         meter: &tracewire::otel::metrics::Meter,
     ) -> Arc<Self> {
         let depth: Arc<RwLock<DepthCells>> = Arc::default();
@@ -249,11 +248,10 @@ impl Instruments {
         parent: &Context,
         links: Vec<Link>,
     ) -> Operation {
-        let builder = self.tracer.as_ref().map(|tracer| {
+        let builder = self.tracer.as_ref().map(|_| {
             let mut all = attributes.clone();
             all.extend(span_attributes);
-            tracer
-                .span_builder(name)
+            SpanBuilder::from_name(name)
                 .with_kind(kind)
                 .with_attributes(all)
                 .with_links(links)
@@ -368,12 +366,11 @@ impl Instruments {
             attr::DESTINATION_NAME,
             destination.to_owned(),
         ));
-        let builder = self.tracer.as_ref().map(|tracer| {
+        let builder = self.tracer.as_ref().map(|_| {
             let mut span_attributes = attributes.clone();
             span_attributes.push(KeyValue::new(attr::OPERATION_TYPE, "receive"));
             span_attributes.push(KeyValue::new(attr::BATCH_MESSAGE_COUNT, 1));
-            tracer
-                .span_builder(format!("receive {destination}"))
+            SpanBuilder::from_name(format!("receive {destination}"))
                 .with_kind(SpanKind::Client)
                 .with_start_time(started)
                 .with_attributes(span_attributes)

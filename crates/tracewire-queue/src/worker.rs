@@ -70,7 +70,7 @@ pub struct Worker {
     depth_interval: Duration,
     heartbeat: Duration,
     mode: ContextMode,
-    tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
+    tracer: Option<tracewire::instrumentation::Tracer>,
     meter: tracewire::otel::metrics::Meter,
 }
 
@@ -138,7 +138,7 @@ impl Worker {
             depth_interval: Duration::from_secs(5),
             heartbeat: Duration::from_secs(30),
             mode: ContextMode::Parent,
-            tracer: tracewire::sdk_tracer(SCOPE),
+            tracer: tracewire::instrumentation::Tracer::installed(SCOPE),
             meter: tracewire::otel::global::meter(SCOPE),
         }
     }
@@ -200,7 +200,7 @@ impl Worker {
     /// Uses this tracer and meter.
     pub fn telemetry(
         mut self,
-        tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
+        tracer: Option<tracewire::instrumentation::Tracer>,
         meter: tracewire::otel::metrics::Meter,
     ) -> Self {
         self.tracer = tracer;

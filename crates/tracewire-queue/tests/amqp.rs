@@ -53,7 +53,7 @@ async fn a_published_message_is_processed_in_the_same_trace() {
     let queue = format!("tracewire-test-{}", std::process::id());
     declare(&channel, &queue).await;
     let amqp = Amqp::with(
-        Some(t.tracer("tracewire-queue")),
+        Some(t.own_tracer("tracewire-queue").into()),
         &t.telemetry.meter("tracewire-queue"),
     )
     .server("127.0.0.1", 5672);
@@ -180,7 +180,7 @@ async fn depth_link_mode_and_malformed_headers() {
     let queue = format!("tracewire-test-depth-{}", std::process::id());
     declare(&channel, &queue).await;
     let amqp = Amqp::with(
-        Some(t.tracer("tracewire-queue")),
+        Some(t.own_tracer("tracewire-queue").into()),
         &t.telemetry.meter("tracewire-queue"),
     )
     .context_mode(ContextMode::Link);

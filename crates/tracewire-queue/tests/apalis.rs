@@ -119,7 +119,7 @@ async fn a_pushed_job_is_processed_in_the_producers_trace() {
     };
     let (queue, mut admin, mut storage) = storage(conn, "parent");
     let apalis = Apalis::with(
-        Some(t.tracer("tracewire-queue")),
+        Some(t.own_tracer("tracewire-queue").into()),
         &t.telemetry.meter("tracewire-queue"),
     );
 
@@ -193,7 +193,7 @@ async fn link_mode_links_the_job_to_its_producer() {
     };
     let (queue, mut admin, mut storage) = storage(conn, "link");
     let apalis = Apalis::with(
-        Some(t.tracer("tracewire-queue")),
+        Some(t.own_tracer("tracewire-queue").into()),
         &t.telemetry.meter("tracewire-queue"),
     )
     .context_mode(ContextMode::Link);

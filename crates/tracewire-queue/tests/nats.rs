@@ -54,7 +54,7 @@ async fn stream_with_consumer(
 
 fn nats(t: &TestTelemetry) -> Nats {
     Nats::with(
-        Some(t.tracer("tracewire-queue")),
+        Some(t.own_tracer("tracewire-queue").into()),
         &t.telemetry.meter("tracewire-queue"),
     )
 }

@@ -40,7 +40,7 @@ async fn clean(client: &redis::Client, queue: &str) {
 fn worker(t: &TestTelemetry, client: &redis::Client, queue: &str) -> Worker {
     Worker::new(client.clone(), queue)
         .telemetry(
-            Some(t.tracer("tracewire-queue")),
+            Some(t.own_tracer("tracewire-queue").into()),
             t.telemetry.meter("tracewire-queue"),
         )
         .poll_interval(Duration::from_millis(100))
@@ -50,7 +50,7 @@ fn worker(t: &TestTelemetry, client: &redis::Client, queue: &str) -> Worker {
 async fn producer(t: &TestTelemetry, client: &redis::Client) -> RedisQueue {
     RedisQueue::connect_with(
         client,
-        Some(t.tracer("tracewire-queue")),
+        Some(t.own_tracer("tracewire-queue").into()),
         &t.telemetry.meter("tracewire-queue"),
     )
     .await
@@ -445,7 +445,7 @@ async fn stream_entries_carry_context_and_are_acknowledged_or_dead_lettered() {
     clean(&client, &stream).await;
     let producer = tracewire_queue::RedisStream::connect_with(
         &client,
-        Some(t.tracer("tracewire-queue")),
+        Some(t.own_tracer("tracewire-queue").into()),
         &t.telemetry.meter("tracewire-queue"),
     )
     .await
@@ -462,7 +462,7 @@ async fn stream_entries_carry_context_and_are_acknowledged_or_dead_lettered() {
     let (seen, count) = (Arc::clone(&handled), Arc::clone(&handled));
     let worker = tracewire_queue::StreamWorker::new(client.clone(), &stream, "workers")
         .telemetry(
-            Some(t.tracer("tracewire-queue")),
+            Some(t.own_tracer("tracewire-queue").into()),
             t.telemetry.meter("tracewire-queue"),
         )
         .poll_interval(Duration::from_millis(100))
@@ -560,7 +560,7 @@ async fn stream_link_mode_keeps_the_producer_as_a_link() {
     clean(&client, &stream).await;
     let producer = tracewire_queue::RedisStream::connect_with(
         &client,
-        Some(t.tracer("tracewire-queue")),
+        Some(t.own_tracer("tracewire-queue").into()),
         &t.telemetry.meter("tracewire-queue"),
     )
     .await
@@ -572,7 +572,7 @@ async fn stream_link_mode_keeps_the_producer_as_a_link() {
     let (seen, count) = (Arc::clone(&handled), Arc::clone(&handled));
     tracewire_queue::StreamWorker::new(client.clone(), &stream, "workers")
         .telemetry(
-            Some(t.tracer("tracewire-queue")),
+            Some(t.own_tracer("tracewire-queue").into()),
             t.telemetry.meter("tracewire-queue"),
         )
         .context_mode(ContextMode::Link)

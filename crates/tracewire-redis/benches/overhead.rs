@@ -33,7 +33,7 @@ fn overhead(c: &mut Criterion) {
     let mut traced = tracewire_redis::TracedConnection::with(
         bare.clone(),
         tracewire_redis::ServerInfo::of(&client),
-        Some(tracer_provider.tracer("bench")),
+        Some(tracer_provider.tracer("bench").into()),
         &tracewire::otel::metrics::MeterProvider::meter(&meters, "bench"),
     );
     runtime.block_on(async { bare.set::<_, _, ()>("tracewire:bench", "ada").await.ok() });

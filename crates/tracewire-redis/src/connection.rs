@@ -9,7 +9,6 @@ use tracewire::db::{attr, operation_duration};
 use tracewire::metrics::Histogram;
 use tracewire::otel::trace::SpanKind;
 use tracewire::otel::{Context, KeyValue, StringValue};
-use tracewire::otel_sdk::trace::SdkTracer;
 
 use crate::sanitize::{is_blocking, normalized, query_text};
 
@@ -43,7 +42,7 @@ impl ServerInfo {
 }
 
 struct Shared {
-    tracer: Option<SdkTracer>,
+    tracer: Option<tracewire::instrumentation::Tracer>,
     duration: Histogram,
     server: ServerInfo,
 }
@@ -73,7 +72,7 @@ impl<C: ConnectionLike> TracedConnection<C> {
         Self::with(
             inner,
             server,
-            tracewire::sdk_tracer(SCOPE),
+            tracewire::instrumentation::Tracer::installed(SCOPE),
             &tracewire::otel::global::meter(SCOPE),
         )
     }
@@ -82,7 +81,7 @@ impl<C: ConnectionLike> TracedConnection<C> {
     pub fn with(
         inner: C,
         server: ServerInfo,
-        tracer: Option<SdkTracer>,
+        tracer: Option<tracewire::instrumentation::Tracer>,
         meter: &tracewire::otel::metrics::Meter,
     ) -> Self {
         Self {

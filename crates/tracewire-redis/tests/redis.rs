@@ -20,7 +20,7 @@ async fn connect(
         Ok(connection) => Some(TracedConnection::with(
             connection,
             ServerInfo::of(&client),
-            Some(t.tracer("tracewire-redis")),
+            Some(t.own_tracer("tracewire-redis").into()),
             &t.telemetry.meter("tracewire-redis"),
         )),
         Err(e) => {

@@ -10,7 +10,6 @@ use tracewire::http::{
 use tracewire::instrumentation::{Operation, RecentValue};
 use tracewire::otel::trace::{FutureExt as _, SpanKind};
 use tracewire::otel::{Context, KeyValue};
-use tracewire::otel_sdk::trace::SdkTracer;
 use tracewire::propagation::HeaderInjector;
 
 const SCOPE: &str = "tracewire-reqwest";
@@ -23,7 +22,7 @@ struct Attempts(u32);
 /// The middleware; see the crate docs.
 #[derive(Clone)]
 pub struct ClientTelemetry {
-    tracer: Option<SdkTracer>,
+    tracer: Option<tracewire::instrumentation::Tracer>,
     instruments: ClientInstruments,
     request_headers: HeaderCapture,
     response_headers: HeaderCapture,
@@ -52,7 +51,7 @@ impl ClientTelemetry {
     /// `…_RESPONSE_HEADERS` captured.
     pub fn new() -> Self {
         Self {
-            tracer: tracewire::sdk_tracer(SCOPE),
+            tracer: tracewire::instrumentation::Tracer::installed(SCOPE),
             instruments: ClientInstruments::new(&tracewire::otel::global::meter(SCOPE)),
             request_headers: HeaderCapture::from_env(
                 "http.request.header",
@@ -69,8 +68,8 @@ impl ClientTelemetry {
     }
 
     /// Uses this tracer.
-    pub fn tracer(mut self, tracer: SdkTracer) -> Self {
-        self.tracer = Some(tracer);
+    pub fn tracer(mut self, tracer: impl Into<tracewire::instrumentation::Tracer>) -> Self {
+        self.tracer = Some(tracer.into());
         self
     }
 

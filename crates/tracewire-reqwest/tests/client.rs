@@ -43,7 +43,7 @@ fn client(t: &TestTelemetry) -> reqwest_middleware::ClientWithMiddleware {
     reqwest_middleware::ClientBuilder::new(reqwest::Client::builder().no_proxy().build().unwrap())
         .with(
             ClientTelemetry::new()
-                .tracer(t.tracer("tracewire-reqwest"))
+                .tracer(t.own_tracer("tracewire-reqwest"))
                 .meter(&t.telemetry.meter("tracewire-reqwest")),
         )
         .build()
@@ -215,7 +215,7 @@ async fn each_attempt_is_a_span_with_its_resend_count() {
     let addr = echo_server().await;
     let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
         .with(TwoTries)
-        .with(ClientTelemetry::new().tracer(t.tracer("tracewire-reqwest")))
+        .with(ClientTelemetry::new().tracer(t.own_tracer("tracewire-reqwest")))
         .build();
     http.get(format!("http://{addr}/200")).send().await.unwrap();
     let spans = t.spans();

@@ -9,14 +9,13 @@ use tracewire::db::attr;
 use tracewire::metrics::{BoundHistogram, BoundHistograms, Histogram};
 use tracewire::otel::trace::SpanKind;
 use tracewire::otel::{Context, KeyValue, StringValue};
-use tracewire::otel_sdk::trace::SdkTracer;
 
 use crate::sanitize::{sanitize, summary};
 use crate::target::{DatabaseTarget, Target};
 
 /// Configuration and instruments shared by every operation of one pool.
 pub(crate) struct Shared {
-    pub(crate) tracer: Option<SdkTracer>,
+    pub(crate) tracer: Option<tracewire::instrumentation::Tracer>,
     pub(crate) duration: Histogram,
     /// Bound handles of `duration`, one per described query (its only
     /// varying attribute is the summary) for operations that succeed.

@@ -49,7 +49,7 @@ impl<DB: Database> std::fmt::Debug for TracedPool<DB> {
 /// How [`TracedPool`] records: tracer, meter, pool name, query text.
 #[derive(Debug, Clone)]
 pub struct Options {
-    tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
+    tracer: Option<tracewire::instrumentation::Tracer>,
     meter: tracewire::otel::metrics::Meter,
     pool_name: Option<String>,
     system: Option<&'static str>,
@@ -59,7 +59,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            tracer: tracewire::sdk_tracer(SCOPE),
+            tracer: tracewire::instrumentation::Tracer::installed(SCOPE),
             meter: tracewire::otel::global::meter(SCOPE),
             pool_name: None,
             system: None,
@@ -70,8 +70,8 @@ impl Default for Options {
 
 impl Options {
     /// Uses this tracer (default: the one `tracewire::init` installed).
-    pub fn tracer(mut self, tracer: tracewire::otel_sdk::trace::SdkTracer) -> Self {
-        self.tracer = Some(tracer);
+    pub fn tracer(mut self, tracer: impl Into<tracewire::instrumentation::Tracer>) -> Self {
+        self.tracer = Some(tracer.into());
         self
     }
 

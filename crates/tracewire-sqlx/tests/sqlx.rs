@@ -13,7 +13,7 @@ use tracewire_sqlx::{Options, TracedPool};
 
 fn options(t: &TestTelemetry) -> Options {
     Options::default()
-        .tracer(t.tracer("tracewire-sqlx"))
+        .tracer(t.own_tracer("tracewire-sqlx"))
         .meter(t.telemetry.meter("tracewire-sqlx"))
 }
 

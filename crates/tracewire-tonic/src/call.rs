@@ -12,8 +12,6 @@ use tracewire::otel::KeyValue;
 use tracewire::otel::trace::SpanKind;
 use tracewire::otel::{Context, StringValue};
 
-use tracewire::otel_sdk::trace::SdkTracer;
-
 use crate::attr;
 use crate::code::Code;
 use crate::method::{Known, OTHER, Recognized};
@@ -129,7 +127,7 @@ pub(crate) struct Call {
 
 /// What a call starts with.
 pub(crate) struct Start<'a> {
-    pub(crate) tracer: Option<&'a SdkTracer>,
+    pub(crate) tracer: Option<&'a tracewire::instrumentation::Tracer>,
     pub(crate) side: Side,
     pub(crate) parent: &'a Context,
     pub(crate) method: Known,

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use tracewire::instrumentation as tw;
 use tracewire::otel::{Context, StringValue};
-use tracewire::otel_sdk::trace::SdkTracer;
 use tracewire::propagation::HeaderInjector;
 
 use crate::body::{CallBody, respond};
@@ -29,7 +28,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug)]
 struct Settings {
-    tracer: Option<SdkTracer>,
+    tracer: Option<tracewire::instrumentation::Tracer>,
     duration: Arc<CallDuration>,
     server: Option<(StringValue, Option<u16>)>,
     excluded: Vec<String>,
@@ -76,7 +75,7 @@ impl ClientTelemetryLayer {
     pub fn new() -> Self {
         Self {
             settings: Arc::new(Settings {
-                tracer: tracewire::sdk_tracer(SCOPE),
+                tracer: tracewire::instrumentation::Tracer::installed(SCOPE),
                 duration: CallDuration::of(Side::Client, &tw::global_meter(SCOPE)),
                 server: None,
                 excluded: default_excluded(),
@@ -128,7 +127,8 @@ impl ClientTelemetryLayer {
     }
 
     /// Uses this tracer.
-    pub fn tracer(self, tracer: SdkTracer) -> Self {
+    pub fn tracer(self, tracer: impl Into<tracewire::instrumentation::Tracer>) -> Self {
+        let tracer = tracer.into();
         self.with(|s| s.tracer = Some(tracer))
     }
 

@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use tracewire::instrumentation as tw;
 use tracewire::otel::StringValue;
-use tracewire::otel_sdk::trace::SdkTracer;
 use tracewire::propagation::HeaderExtractor;
 
 use crate::body::{CallBody, respond};
@@ -20,7 +19,7 @@ const SCOPE: &str = "tracewire-tonic";
 
 #[derive(Debug)]
 struct Settings {
-    tracer: Option<SdkTracer>,
+    tracer: Option<tracewire::instrumentation::Tracer>,
     duration: Arc<CallDuration>,
     recognized: Arc<Recognized>,
     excluded: Vec<String>,
@@ -82,7 +81,7 @@ impl ServerTelemetryLayer {
     pub fn new() -> Self {
         Self {
             settings: Arc::new(Settings {
-                tracer: tracewire::sdk_tracer(SCOPE),
+                tracer: tracewire::instrumentation::Tracer::installed(SCOPE),
                 duration: CallDuration::of(Side::Server, &tw::global_meter(SCOPE)),
                 recognized: Arc::new(Recognized::answered()),
                 excluded: default_excluded(),
@@ -107,7 +106,8 @@ impl ServerTelemetryLayer {
     }
 
     /// Uses this tracer.
-    pub fn tracer(self, tracer: SdkTracer) -> Self {
+    pub fn tracer(self, tracer: impl Into<tracewire::instrumentation::Tracer>) -> Self {
+        let tracer = tracer.into();
         self.with(|s| s.tracer = Some(tracer))
     }
 

@@ -122,7 +122,7 @@ impl Echo for EchoService {
 /// health service; its address.
 async fn server(t: &TestTelemetry, layer: ServerTelemetryLayer) -> SocketAddr {
     let layer = layer
-        .tracer(t.tracer("tracewire-tonic"))
+        .tracer(t.own_tracer("tracewire-tonic"))
         .meter(&t.telemetry.meter("tracewire-tonic"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -145,7 +145,7 @@ fn traced_channel(
     tower::ServiceBuilder::new()
         .layer(
             ClientTelemetryLayer::for_endpoint(&endpoint)
-                .tracer(t.tracer("tracewire-tonic"))
+                .tracer(t.own_tracer("tracewire-tonic"))
                 .meter(&t.telemetry.meter("tracewire-tonic")),
         )
         .service(endpoint.connect_lazy())

@@ -19,7 +19,7 @@
 //!   dropping after finishing, does nothing more.
 //!
 //! Everything else an integration needs is re-exported here too: the tracer
-//! and meter `init` installed ([`sdk_tracer`], [`global_meter`]), instruments
+//! and meter `init` installed ([`Tracer::installed`], [`global_meter`]), instruments
 //! with exemplars ([`duration_histogram`], [`counter`]), the propagators
 //! ([`inject_into`], [`extract_from`], the `http::HeaderMap` carriers), and
 //! the conventions' keys and helpers of HTTP ([`http`]) and databases
@@ -32,14 +32,14 @@
 //!
 //! /// A key-value client, traced: one CLIENT span and one duration per `get`.
 //! struct TracedKv {
-//!     tracer: Option<tracewire::otel_sdk::trace::SdkTracer>,
+//!     tracer: Option<tw::Tracer>,
 //!     duration: tw::Histogram,
 //! }
 //!
 //! impl TracedKv {
 //!     fn new() -> Self {
 //!         Self {
-//!             tracer: tw::sdk_tracer("kv-client"),
+//!             tracer: tw::Tracer::installed("kv-client"),
 //!             duration: tw::db::operation_duration(&tw::global_meter("kv-client")),
 //!         }
 //!     }
@@ -70,9 +70,7 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant, SystemTime};
 
-use opentelemetry::trace::{
-    Span as _, SpanBuilder, SpanKind, Status, TraceContextExt as _, Tracer as _,
-};
+use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Status, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_sdk::trace::SdkTracer;
 
@@ -157,6 +155,82 @@ pub fn context_without_span(parent: &Context, name: &str, kind: &SpanKind) -> Co
     parent.with_remote_span_context(sc)
 }
 
+/// Where an integration's spans come from: tracewire's own span path (what
+/// `init` sets up by default; see [`OwnTracer`]) or an SDK tracer (a provider
+/// built by hand, or `TelemetryBuilder::sdk_spans`).
+#[derive(Debug, Clone)]
+pub enum Tracer {
+    /// tracewire's own spans.
+    Own(OwnTracer),
+    /// The OpenTelemetry SDK's.
+    Sdk(SdkTracer),
+}
+
+impl From<OwnTracer> for Tracer {
+    fn from(tracer: OwnTracer) -> Self {
+        Self::Own(tracer)
+    }
+}
+
+impl From<SdkTracer> for Tracer {
+    fn from(tracer: SdkTracer) -> Self {
+        Self::Sdk(tracer)
+    }
+}
+
+impl Tracer {
+    /// The tracer `init` installed for `scope`: tracewire's own spans unless
+    /// the application asked for the SDK's. `None` before `init`, with the
+    /// SDK disabled, or when no span would go anywhere (then
+    /// [`context_without_span`] gives the ids to propagate).
+    pub fn installed(scope: &'static str) -> Option<Self> {
+        own_tracer(scope)
+            .map(Self::Own)
+            .or_else(|| crate::sdk_tracer(scope).map(Self::Sdk))
+    }
+
+    /// Starts the span `builder` describes under `parent`: the context
+    /// holding it (only its ids when it is not recorded) and whether it
+    /// records.
+    pub fn start(&self, builder: SpanBuilder, parent: &Context) -> (Context, bool) {
+        match self {
+            Self::Own(tracer) => {
+                let kind = builder.span_kind.clone().unwrap_or(SpanKind::Internal);
+                let decision = tracer.decide(parent, &builder.name, &kind);
+                if !decision.is_recorded() {
+                    let ids = decision.span_context().clone();
+                    return (parent.with_remote_span_context(ids), false);
+                }
+                let mut span = tracer.start_at(
+                    decision,
+                    parent,
+                    builder.name,
+                    kind,
+                    builder.attributes.unwrap_or_default(),
+                    builder.links.unwrap_or_default(),
+                    builder.start_time.unwrap_or_else(opentelemetry::time::now),
+                );
+                for event in builder.events.unwrap_or_default() {
+                    span.add_event_with_timestamp(event.name, event.timestamp, event.attributes);
+                }
+                (parent.with_span(span), true)
+            }
+            Self::Sdk(tracer) => {
+                let span = builder.start_with_context(tracer, parent);
+                let recording = span.is_recording();
+                (parent.with_span(span), recording)
+            }
+        }
+    }
+
+    /// Whether the sampler decides before the span is built (tracewire's own
+    /// spans), so that an unrecorded span is only ids in the context; the
+    /// SDK decides inside `start` and puts even an unrecorded span there.
+    fn decides_first(&self) -> bool {
+        matches!(self, Self::Own(_))
+    }
+}
+
 /// A container of metric attributes an [`Operation`] can grow.
 pub trait AttributeList: AsRef<[KeyValue]> {
     /// Appends one attribute.
@@ -209,18 +283,31 @@ impl<A: AttributeList> Operation<A> {
     /// `span_attributes` adds the span's own (a query text, a full URL) —
     /// called only when there is a span to give them to.
     pub fn start(
-        tracer: Option<&SdkTracer>,
+        tracer: Option<&Tracer>,
         name: impl Into<Cow<'static, str>>,
         kind: SpanKind,
         parent: &Context,
         attributes: A,
         span_attributes: impl FnOnce(&mut Vec<KeyValue>),
     ) -> Self {
-        let builder = tracer.map(|tracer| {
+        let name = name.into();
+        if let Some(Tracer::Own(own)) = tracer {
+            // Decided first: the attributes are built only for a recorded span.
+            let decision = own.decide(parent, &name, &kind);
+            if !decision.is_recorded() {
+                let cx = parent.with_remote_span_context(decision.span_context().clone());
+                return Self::adopt(cx, false, false, attributes);
+            }
+            let mut all: Vec<KeyValue> = Vec::with_capacity(attributes.as_ref().len() + 4);
+            all.extend_from_slice(attributes.as_ref());
+            span_attributes(&mut all);
+            let span = own.start(decision, parent, name, kind, all, Vec::new());
+            return Self::adopt(parent.with_span(span), true, true, attributes);
+        }
+        let builder = tracer.map(|_| {
             let mut all: Vec<KeyValue> = attributes.as_ref().to_vec();
             span_attributes(&mut all);
-            tracer
-                .span_builder(name)
+            SpanBuilder::from_name(name)
                 .with_kind(kind)
                 .with_attributes(all)
         });
@@ -230,16 +317,17 @@ impl<A: AttributeList> Operation<A> {
     /// Like [`start`](Self::start), from a span builder of the caller's
     /// (links, a start time): `builder` holds every span attribute.
     pub fn start_with(
-        tracer: Option<&SdkTracer>,
+        tracer: Option<&Tracer>,
         builder: Option<SpanBuilder>,
         parent: &Context,
         attributes: A,
     ) -> Self {
         let (cx, spanned, recording) = match (tracer, builder) {
             (Some(tracer), Some(builder)) => {
-                let span = builder.start_with_context(tracer, parent);
-                let recording = span.is_recording();
-                (parent.with_span(span), true, recording)
+                let (cx, recording) = tracer.start(builder, parent);
+                // An unrecorded span of the SDK's is in the context (and is
+                // ended); of ours, only its ids are.
+                (cx, recording || !tracer.decides_first(), recording)
             }
             _ => (
                 context_without_span(parent, "", &SpanKind::Internal),

@@ -4,7 +4,7 @@
 
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
-use tracewire::instrumentation::Operation;
+use tracewire::instrumentation::{Operation, Tracer};
 use tracewire::testing::{TestTelemetry, assert_child_of, attribute};
 
 fn histogram(t: &TestTelemetry) -> tracewire::metrics::Histogram {
@@ -16,12 +16,28 @@ fn histogram(t: &TestTelemetry) -> tracewire::metrics::Histogram {
     )
 }
 
+/// The operation's span on each path: tracewire's own, then the SDK's.
+fn operation_tracer(t: &TestTelemetry, sdk: bool) -> Tracer {
+    if sdk {
+        t.tracer("instrumentation").into()
+    } else {
+        t.own_tracer("instrumentation").into()
+    }
+}
+
 #[test]
 fn an_operation_spans_fails_and_records_once() {
+    for sdk in [false, true] {
+        operation_spans_fails_and_records_once(sdk);
+    }
+}
+
+fn operation_spans_fails_and_records_once(sdk: bool) {
     let t = TestTelemetry::start();
-    let tracer = t.tracer("instrumentation");
+    let tracer = operation_tracer(&t, sdk);
+    let user_tracer = t.tracer("instrumentation");
     let duration = histogram(&t);
-    let parent_span = tracer.start("request");
+    let parent_span = user_tracer.start("request");
     let parent = Context::current_with_span(parent_span);
     let mut op: Operation = Operation::start(
         Some(&tracer),
@@ -115,11 +131,16 @@ fn without_a_tracer_the_parent_is_left_alone() {
 
 #[test]
 fn a_dropped_operation_ends_its_span() {
-    let t = TestTelemetry::start();
-    let tracer = t.tracer("instrumentation");
+    for sdk in [false, true] {
+        let t = TestTelemetry::start();
+        a_dropped_operation_ends_its_span_on(&t, &operation_tracer(&t, sdk));
+    }
+}
+
+fn a_dropped_operation_ends_its_span_on(t: &TestTelemetry, tracer: &Tracer) {
     {
         let _op: Operation = Operation::start(
-            Some(&tracer),
+            Some(tracer),
             "abandoned",
             SpanKind::Client,
             &Context::new(),
@@ -135,13 +156,18 @@ fn a_dropped_operation_ends_its_span() {
 
 #[test]
 fn an_operation_observed_after_the_fact_keeps_the_callers_times() {
+    for sdk in [false, true] {
+        observed_after_the_fact(sdk);
+    }
+}
+
+fn observed_after_the_fact(sdk: bool) {
     let t = TestTelemetry::start();
-    let tracer = t.tracer("instrumentation");
+    let tracer = operation_tracer(&t, sdk);
     let duration = histogram(&t);
     let started = std::time::SystemTime::now() - std::time::Duration::from_secs(3);
     let elapsed = std::time::Duration::from_millis(2500);
-    let builder = tracer
-        .span_builder("receive jobs")
+    let builder = tracewire::otel::trace::SpanBuilder::from_name("receive jobs")
         .with_kind(SpanKind::Client)
         .with_start_time(started);
     let mut op: Operation = Operation::start_with(

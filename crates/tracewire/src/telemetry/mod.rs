@@ -693,6 +693,7 @@ impl Telemetry {
     /// telemetry rather than the installed one (tests that do not install
     /// globals); `None` when the SDK builds those spans or none would go
     /// anywhere.
+    #[cfg(feature = "testing")]
     pub(crate) fn own_tracer(&self, scope: &'static str) -> Option<crate::own_spans::OwnTracer> {
         let recorder = self.inner.span_recorder.clone()?;
         self.inner
