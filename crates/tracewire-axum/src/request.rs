@@ -135,7 +135,7 @@ impl InFlight {
             // tracewire's own span: the sampler decides first, so attributes
             // are built exactly when the span is recorded.
             (Some(own), _) => {
-                let decision = own.decide(&parent, &name, &SpanKind::Server);
+                let decision = own.decide(&parent);
                 if decision.is_recorded() {
                     let attributes =
                         request_attributes(settings, req, &seen, method, scheme, &route, version);

@@ -10,6 +10,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use opentelemetry::trace::TraceId;
+
 use crate::env::{EnvReader, parse_key_values};
 use crate::propagation::PropagatorKind;
 
@@ -249,6 +251,20 @@ pub struct Limits {
     pub link_attribute_count: u32,
 }
 
+/// The trace-id ratio rule of the SDK's `TraceIdRatioBased`: a ratio of 1
+/// or more keeps every trace; otherwise the trace id's last 8 bytes, shifted
+/// right by one, must be below `ratio × 2⁶³` (a negative ratio keeps none).
+fn ratio_keeps(ratio: f64, trace_id: TraceId) -> bool {
+    if ratio >= 1.0 {
+        return true;
+    }
+    let bound = (ratio.max(0.0) * (1u64 << 63) as f64) as u64;
+    let bytes = trace_id.to_bytes();
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&bytes[8..]);
+    (u64::from_be_bytes(low) >> 1) < bound
+}
+
 /// Which measurements may carry exemplars (`OTEL_METRICS_EXEMPLAR_FILTER`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExemplarFilter {
@@ -261,6 +277,28 @@ pub enum ExemplarFilter {
 }
 
 impl SamplerConfig {
+    /// Whether a new span under `parent` in trace `trace_id` is sampled:
+    /// exactly the decision of [`sdk_sampler`](Self::sdk_sampler)'s
+    /// `should_sample` (whose tracestate is always the parent's, and which
+    /// reads neither the name, kind, attributes nor links), without its
+    /// dynamic dispatch and result. A parent-based sampler follows any
+    /// active parent span — one with an invalid context counts as not
+    /// sampled, as in the SDK —; a ratio keeps the trace ids whose lower 63
+    /// bits fall under `ratio × 2⁶³`.
+    pub(crate) fn samples(self, parent: &opentelemetry::Context, trace_id: TraceId) -> bool {
+        use opentelemetry::trace::TraceContextExt as _;
+        match self {
+            Self::AlwaysOn => true,
+            Self::AlwaysOff => false,
+            Self::TraceIdRatio(ratio) => ratio_keeps(ratio, trace_id),
+            // Parent-based, under a parent span: its decision.
+            _ if parent.has_active_span() => parent.span().span_context().is_sampled(),
+            Self::ParentBasedAlwaysOn => true,
+            Self::ParentBasedAlwaysOff => false,
+            Self::ParentBasedTraceIdRatio(ratio) => ratio_keeps(ratio, trace_id),
+        }
+    }
+
     /// The SDK's sampler for this configuration.
     pub(crate) fn sdk_sampler(self) -> opentelemetry_sdk::trace::Sampler {
         use opentelemetry_sdk::trace::Sampler;
@@ -887,4 +925,74 @@ fn with_root_path(url: &str) -> String {
 /// Appends `path` to a base URL with exactly one `/` between them.
 fn join_path(base: &str, path: &str) -> String {
     format!("{}/{path}", base.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::Context;
+    use opentelemetry::trace::{
+        SpanContext, SpanId, SpanKind, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    };
+    use opentelemetry_sdk::trace::{SamplingDecision, ShouldSample as _};
+
+    use super::SamplerConfig;
+
+    /// `samples` decides as the SDK sampler it stands for, on every kind of
+    /// parent and across the trace-id range (ratio boundaries included).
+    #[test]
+    fn samples_decides_as_the_sdk_sampler() {
+        let configs = [
+            SamplerConfig::AlwaysOn,
+            SamplerConfig::AlwaysOff,
+            SamplerConfig::TraceIdRatio(0.25),
+            SamplerConfig::TraceIdRatio(0.0),
+            SamplerConfig::TraceIdRatio(1.0),
+            SamplerConfig::TraceIdRatio(-1.0),
+            SamplerConfig::ParentBasedAlwaysOn,
+            SamplerConfig::ParentBasedAlwaysOff,
+            SamplerConfig::ParentBasedTraceIdRatio(0.5),
+            SamplerConfig::ParentBasedTraceIdRatio(0.01),
+        ];
+        let parent = |flags: u8, remote: bool| {
+            Context::new().with_remote_span_context(SpanContext::new(
+                TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+                SpanId::from(0x00f0_67aa_0ba9_02b7),
+                TraceFlags::new(flags),
+                remote,
+                TraceState::default(),
+            ))
+        };
+        let parents = [
+            Context::new(),
+            parent(0x01, true),
+            parent(0x00, true),
+            parent(0x03, false),
+            parent(0x00, false),
+            // An active span whose context is invalid: the SDK's
+            // parent-based sampler treats it as an unsampled parent.
+            Context::new().with_remote_span_context(SpanContext::empty_context()),
+        ];
+        let mut ids: Vec<u128> = (0..64u32)
+            .map(|i| (u128::from(i) << 122) | (u128::from(i) * 0x9e37_79b9_7f4a_7c15))
+            .collect();
+        ids.extend([1, u128::from(u64::MAX), u128::MAX, (1u128 << 62) * 2]);
+        for config in configs {
+            let sdk = config.sdk_sampler();
+            for cx in &parents {
+                for &id in &ids {
+                    let trace_id = TraceId::from(id);
+                    let expected = sdk
+                        .should_sample(Some(cx), trace_id, "x", &SpanKind::Server, &[], &[])
+                        .decision
+                        == SamplingDecision::RecordAndSample;
+                    assert_eq!(
+                        config.samples(cx, trace_id),
+                        expected,
+                        "{config:?}, parent {:?}, trace id {id:032x}",
+                        cx.span().span_context()
+                    );
+                }
+            }
+        }
+    }
 }

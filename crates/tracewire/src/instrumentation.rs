@@ -101,7 +101,7 @@ pub const SERVER_PORT: &str = "server.port";
 /// needs a new parent-id and the sampler's decision.
 #[derive(Debug)]
 struct IdsOnly {
-    sampler: opentelemetry_sdk::trace::Sampler,
+    sampler: crate::config::SamplerConfig,
     ids: opentelemetry_sdk::trace::RandomIdGenerator,
 }
 
@@ -112,7 +112,7 @@ static IDS_ONLY: crate::installed::Installed<std::sync::Arc<IdsOnly>> =
 pub(crate) fn set_ids_only(sampler: Option<crate::config::SamplerConfig>) {
     IDS_ONLY.set(sampler.map(|config| {
         std::sync::Arc::new(IdsOnly {
-            sampler: config.sdk_sampler(),
+            sampler: config,
             ids: opentelemetry_sdk::trace::RandomIdGenerator::default(),
         })
     }));
@@ -124,9 +124,9 @@ pub(crate) fn set_ids_only(sampler: Option<crate::config::SamplerConfig>) {
 /// span id, the sampler's decision as the sampled flag, the sampler's
 /// tracestate — what the next hop needs, without building a span. Otherwise
 /// (no `init`, or the SDK disabled) it is `parent` as it is.
-pub fn context_without_span(parent: &Context, name: &str, kind: &SpanKind) -> Context {
+pub fn context_without_span(parent: &Context, _name: &str, _kind: &SpanKind) -> Context {
     use opentelemetry::trace::{SpanContext, TraceFlags};
-    use opentelemetry_sdk::trace::{IdGenerator as _, SamplingDecision, ShouldSample as _};
+    use opentelemetry_sdk::trace::IdGenerator as _;
     let Some(ids) = IDS_ONLY.get() else {
         return parent.clone();
     };
@@ -137,10 +137,8 @@ pub fn context_without_span(parent: &Context, name: &str, kind: &SpanKind) -> Co
     } else {
         ids.ids.new_trace_id()
     };
-    let decision = ids
-        .sampler
-        .should_sample(Some(parent), trace_id, name, kind, &[], &[]);
-    let flags = if decision.decision == SamplingDecision::RecordAndSample {
+    // The SDK sampler's decision, inline (its tracestate is the parent's).
+    let flags = if ids.sampler.samples(parent, trace_id) {
         TraceFlags::SAMPLED
     } else {
         TraceFlags::default()
@@ -150,7 +148,7 @@ pub fn context_without_span(parent: &Context, name: &str, kind: &SpanKind) -> Co
         ids.ids.new_span_id(),
         flags,
         false,
-        decision.trace_state,
+        parent_sc.trace_state().clone(),
     );
     parent.with_remote_span_context(sc)
 }
@@ -196,7 +194,7 @@ impl Tracer {
         match self {
             Self::Own(tracer) => {
                 let kind = builder.span_kind.clone().unwrap_or(SpanKind::Internal);
-                let decision = tracer.decide(parent, &builder.name, &kind);
+                let decision = tracer.decide(parent);
                 if !decision.is_recorded() {
                     let ids = decision.span_context().clone();
                     return (parent.with_remote_span_context(ids), false);
@@ -293,7 +291,7 @@ impl<A: AttributeList> Operation<A> {
         let name = name.into();
         if let Some(Tracer::Own(own)) = tracer {
             // Decided first: the attributes are built only for a recorded span.
-            let decision = own.decide(parent, &name, &kind);
+            let decision = own.decide(parent);
             if !decision.is_recorded() {
                 let cx = parent.with_remote_span_context(decision.span_context().clone());
                 return Self::adopt(cx, false, false, attributes);

@@ -33,8 +33,7 @@ use opentelemetry::trace::{Link, SpanContext, SpanKind, Status, TraceContextExt 
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
-    IdGenerator as _, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample as _, SpanData,
-    SpanEvents, SpanLimits, SpanLinks, SpanProcessor,
+    IdGenerator as _, RandomIdGenerator, SpanData, SpanEvents, SpanLimits, SpanLinks, SpanProcessor,
 };
 
 /// A span processor shared between the SDK provider (which feeds it the
@@ -67,7 +66,7 @@ impl SpanProcessor for SharedProcessor {
 /// sampler, ids, limits and processors.
 #[derive(Debug)]
 pub(crate) struct SpanRecorder {
-    sampler: Sampler,
+    sampler: crate::config::SamplerConfig,
     ids: RandomIdGenerator,
     limits: SpanLimits,
     processors: Vec<SharedProcessor>,
@@ -79,7 +78,7 @@ pub(crate) struct SpanRecorder {
 
 impl SpanRecorder {
     pub(crate) fn new(
-        sampler: Sampler,
+        sampler: crate::config::SamplerConfig,
         limits: SpanLimits,
         processors: Vec<SharedProcessor>,
         baggage: Option<crate::baggage_spans::BaggageSpanProcessor>,
@@ -170,11 +169,11 @@ impl OwnTracer {
         }
     }
 
-    /// Decides a span of `kind` named `name` under `parent`, as the SDK
-    /// would: the parent's trace id (or a new one), a new span id, the
+    /// Decides a span under `parent`, as the SDK would (its built-in
+    /// samplers read neither the span's name, kind nor attributes): the parent's trace id (or a new one), a new span id, the
     /// sampler's decision, flags and tracestate. A suppressed context gets
     /// an invalid span context (no span), as from the SDK.
-    pub fn decide(&self, parent: &Context, name: &str, kind: &SpanKind) -> Decision {
+    pub fn decide(&self, parent: &Context) -> Decision {
         if parent.is_telemetry_suppressed() || self.recorder.shut_down.load(Ordering::Acquire) {
             return Decision {
                 span_context: SpanContext::empty_context(),
@@ -195,17 +194,17 @@ impl OwnTracer {
             self.recorder.ids.new_trace_id()
         };
         let span_id = self.recorder.ids.new_span_id();
-        let result =
-            self.recorder
-                .sampler
-                .should_sample(Some(parent), trace_id, name, kind, &[], &[]);
-        let (flags, record) = match result.decision {
-            SamplingDecision::RecordAndSample => (parent_sc.trace_flags().with_sampled(true), true),
-            SamplingDecision::RecordOnly => (parent_sc.trace_flags().with_sampled(false), true),
-            SamplingDecision::Drop => (TraceFlags::default(), false),
+        // The SDK's sampler, decided inline (`SamplerConfig::samples`): it
+        // never records without sampling, and keeps the parent's tracestate.
+        let record = self.recorder.sampler.samples(parent, trace_id);
+        let flags = if record {
+            parent_sc.trace_flags().with_sampled(true)
+        } else {
+            TraceFlags::default()
         };
+        let trace_state = parent_span.span_context().trace_state().clone();
         Decision {
-            span_context: SpanContext::new(trace_id, span_id, flags, false, result.trace_state),
+            span_context: SpanContext::new(trace_id, span_id, flags, false, trace_state),
             parent: parent_sc,
             record,
         }

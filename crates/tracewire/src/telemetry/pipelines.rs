@@ -288,7 +288,7 @@ pub(super) fn tracer_provider(
         }
         let recorder = (!needs_sdk_spans).then(|| {
             std::sync::Arc::new(crate::own_spans::SpanRecorder::new(
-                config.sampler.sdk_sampler(),
+                config.sampler,
                 span_limits,
                 processors.shared,
                 baggage,
