@@ -6,8 +6,8 @@ use std::time::Instant;
 use smallvec::SmallVec;
 use tracewire::http::{
     InternedRoute, KnownMethod, ServerRequest, ServerRequestHeaders, attr, intern_route,
-    protocol_version, request_scheme, server_span_name, server_status_is_error, status_error_type,
-    string_value,
+    protocol_version, protocol_version_key, request_scheme, server_span_name,
+    server_status_is_error, status_error_type, string_value,
 };
 use tracewire::instrumentation::{NoMetricAttributes, Operation};
 use tracewire::otel::trace::{Link, Span as _, SpanKind, TraceContextExt, Tracer as _};
@@ -322,7 +322,7 @@ impl InFlight {
             scheme: u8::from(self.scheme == "https"),
             status: self.status.unwrap_or(0),
             error: self.error_key(),
-            version: self.version.map_or(0, |v| v.as_bytes()[0]),
+            version: protocol_version_key(self.version),
         });
         // Recorded while our context is current, so the exemplar links to our span.
         {

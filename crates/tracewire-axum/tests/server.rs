@@ -642,3 +642,35 @@ async fn own_spans_match_the_sdks_field_for_field() {
     let (edge, _) = &pairs[4];
     assert_eq!(edge.links.len(), 1);
 }
+
+/// HTTP/1.0 and HTTP/1.1 requests of the same route are two duration series
+/// (their bound handles once shared a key: both versions start with '1').
+#[tokio::test]
+async fn each_protocol_version_has_its_own_duration_series() {
+    let t = TestTelemetry::start();
+    let app = app(&t);
+    for version in [
+        http::Version::HTTP_11,
+        http::Version::HTTP_10,
+        http::Version::HTTP_10,
+    ] {
+        let mut req = get_req("/users/1");
+        *req.version_mut() = version;
+        send(&app, req).await;
+    }
+    let text = t.metrics_text();
+    let count = |version: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with("http_server_request_duration_seconds_count{")
+                    && l.contains(&format!("network_protocol_version=\"{version}\""))
+            })
+            .unwrap_or_else(|| panic!("no series for HTTP/{version}:\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(count("1.1"), "1");
+    assert_eq!(count("1.0"), "2");
+}

@@ -36,6 +36,20 @@ pub fn protocol_version(version: http::Version) -> Option<&'static str> {
     })
 }
 
+/// A distinct small number per [`protocol_version`] value (0: none), for
+/// keys of bound metric handles.
+pub fn protocol_version_key(version: Option<&str>) -> u8 {
+    match version {
+        None => 0,
+        Some("0.9") => 1,
+        Some("1.0") => 2,
+        Some("1.1") => 3,
+        Some("2") => 4,
+        Some("3") => 5,
+        Some(_) => 6,
+    }
+}
+
 /// Server side: only 5xx is an error (4xx is the client's).
 pub fn server_status_is_error(status: u16) -> bool {
     status >= 500
