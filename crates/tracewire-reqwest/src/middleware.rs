@@ -1,15 +1,17 @@
 //! [`ClientTelemetry`]: the middleware.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 use tracewire::http::{
     ClientInstruments, HeaderCapture, KnownMethod, attr, client_status_is_error, protocol_version,
-    redact_url, status_error_type,
+    protocol_version_key, redact_url, status_error_type,
 };
 use tracewire::instrumentation::{Operation, RecentValue};
+use tracewire::metrics::BoundHistograms;
 use tracewire::otel::trace::{FutureExt as _, SpanKind};
-use tracewire::otel::{Context, KeyValue};
+use tracewire::otel::{Context, KeyValue, StringValue};
 use tracewire::propagation::HeaderInjector;
 
 const SCOPE: &str = "tracewire-reqwest";
@@ -19,6 +21,21 @@ const SCOPE: &str = "tracewire-reqwest";
 #[derive(Debug, Clone, Copy)]
 struct Attempts(u32);
 
+/// Everything that decides an attempt's duration attributes: the duration
+/// is recorded through one bound handle per combination (bounded by
+/// `BoundHistograms`), not by hashing its attributes every time.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DurationKey {
+    /// `server.address`, by content (the client's shared copy).
+    host: Arc<str>,
+    port: Option<u16>,
+    method: u8,
+    status: u16,
+    version: u8,
+    /// A transport error's class (a status's is given by the status).
+    error: Option<&'static str>,
+}
+
 /// The middleware; see the crate docs.
 #[derive(Clone)]
 pub struct ClientTelemetry {
@@ -27,7 +44,9 @@ pub struct ClientTelemetry {
     request_headers: HeaderCapture,
     response_headers: HeaderCapture,
     /// The host this client calls most, shared by its requests' attributes.
-    hosts: std::sync::Arc<RecentValue>,
+    hosts: Arc<RecentValue>,
+    /// Bound handles of `instruments.duration`.
+    durations: Arc<BoundHistograms<DurationKey>>,
 }
 
 impl std::fmt::Debug for ClientTelemetry {
@@ -64,6 +83,7 @@ impl ClientTelemetry {
                 |v| std::env::var(v).ok(),
             ),
             hosts: Default::default(),
+            durations: Default::default(),
         }
     }
 
@@ -76,6 +96,7 @@ impl ClientTelemetry {
     /// Records metrics on this meter.
     pub fn meter(mut self, meter: &tracewire::otel::metrics::Meter) -> Self {
         self.instruments = ClientInstruments::new(meter);
+        self.durations = Default::default();
         self
     }
 
@@ -118,6 +139,9 @@ fn error_type(error: &reqwest_middleware::Error) -> &'static str {
 struct Attempt<'a> {
     telemetry: &'a ClientTelemetry,
     op: Operation<SmallVec<[KeyValue; 8]>>,
+    host: Arc<str>,
+    port: Option<u16>,
+    method: KnownMethod,
 }
 
 impl Attempt<'_> {
@@ -137,10 +161,29 @@ impl Attempt<'_> {
             self.op
                 .add_attribute(KeyValue::new(attr::NETWORK_PROTOCOL_VERSION, version));
         }
+        let key = match &error {
+            None => Some(None),
+            // A status's error type follows from the status.
+            Some(_) if status.is_some() => Some(None),
+            Some(Cow::Borrowed(class)) => Some(Some(*class)),
+            Some(Cow::Owned(_)) => None,
+        }
+        .map(|error| DurationKey {
+            host: Arc::clone(&self.host),
+            port: self.port,
+            method: self.method.index() as u8,
+            status: status.unwrap_or(0),
+            version: protocol_version_key(version),
+            error,
+        });
         if let Some(e) = error {
             self.op.fail(tracewire::http::string_value(e), "");
         }
-        self.op.finish(Some(&self.telemetry.instruments.duration));
+        self.op.finish_bound(
+            &self.telemetry.instruments.duration,
+            &self.telemetry.durations,
+            key,
+        );
     }
 }
 
@@ -168,13 +211,16 @@ impl reqwest_middleware::Middleware for ClientTelemetry {
 
         let method = KnownMethod::of_http(req.method());
         let url = req.url();
-        let host = self.hosts.get(url.host_str().unwrap_or(""));
-        let port = url.port_or_known_default().map(i64::from);
+        let host = self.hosts.shared(url.host_str().unwrap_or(""));
+        let port = url.port_or_known_default();
         let mut metric_attributes: SmallVec<[KeyValue; 8]> = SmallVec::new();
         metric_attributes.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method.as_str()));
-        metric_attributes.push(KeyValue::new(attr::SERVER_ADDRESS, host));
+        metric_attributes.push(KeyValue::new(
+            attr::SERVER_ADDRESS,
+            StringValue::from(Arc::clone(&host)),
+        ));
         if let Some(port) = port {
-            metric_attributes.push(KeyValue::new(attr::SERVER_PORT, port));
+            metric_attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
         }
         let op = Operation::start(
             self.tracer.as_ref(),
@@ -208,6 +254,9 @@ impl reqwest_middleware::Middleware for ClientTelemetry {
         let mut attempt = Attempt {
             telemetry: self,
             op,
+            host,
+            port,
+            method,
         };
 
         let result = next.run(req, extensions).with_context(cx).await;

@@ -396,3 +396,89 @@ async fn the_bytes_that_leave_the_client_follow_the_spec() {
     members.sort();
     assert_eq!(members, ["role=a%2Cb;p=1", "user=ada%20lovelace"]);
 }
+
+/// The duration is recorded once per attempt under exactly its attributes —
+/// each combination of method, host, port, status and error its own series
+/// (they go through bound handles keyed by them), and the sampled attempt's
+/// span its exemplar.
+#[tokio::test]
+async fn each_attribute_combination_is_its_own_duration_series() {
+    let t = TestTelemetry::start();
+    let addr = echo_server().await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let http = client(&t);
+    let port = addr.port();
+    for url in [
+        format!("http://127.0.0.1:{port}/200"),
+        format!("http://127.0.0.1:{port}/200"),
+        format!("http://127.0.0.1:{port}/404"),
+        format!("http://localhost:{port}/200"),
+    ] {
+        http.get(url).send().await.unwrap();
+    }
+    http.post(format!("http://127.0.0.1:{port}/200"))
+        .send()
+        .await
+        .unwrap();
+    assert!(http.get(format!("http://{dead}/")).send().await.is_err());
+
+    let text = t.metrics_text();
+    let mut series: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("http_client_request_duration_seconds_count{"))
+        .map(|l| {
+            let (labels, count) = l.split_once("} ").unwrap();
+            let mut labels: Vec<&str> = labels
+                .split(',')
+                .filter(|kv| !kv.starts_with("otel_scope_"))
+                .collect();
+            labels.sort_unstable();
+            (
+                labels.join(","),
+                count.split(' ').next().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    series.sort();
+    let ok = |method: &str, host: &str, p: u16, status: u16| {
+        format!(
+            "http_request_method=\"{method}\",http_response_status_code=\"{status}\",\
+             network_protocol_version=\"1.1\",server_address=\"{host}\",server_port=\"{p}\""
+        )
+    };
+    let mut expected = vec![
+        (ok("GET", "127.0.0.1", port, 200), "2".to_owned()),
+        (
+            format!("error_type=\"404\",{}", ok("GET", "127.0.0.1", port, 404)),
+            "1".to_owned(),
+        ),
+        (ok("GET", "localhost", port, 200), "1".to_owned()),
+        (ok("POST", "127.0.0.1", port, 200), "1".to_owned()),
+        (
+            format!(
+                "error_type=\"connect\",http_request_method=\"GET\",server_address=\"127.0.0.1\",server_port=\"{}\"",
+                dead.port()
+            ),
+            "1".to_owned(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(series, expected, "{text}");
+    // The sampled attempts' spans are the exemplars of their buckets.
+    let trace_ids: Vec<String> = t
+        .spans()
+        .iter()
+        .map(|s| s.span_context.trace_id().to_string())
+        .collect();
+    let exemplars: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("http_client_request_duration_seconds_bucket{"))
+        .filter_map(|l| l.split("trace_id=\"").nth(1))
+        .map(|rest| &rest[..32])
+        .collect();
+    assert!(!exemplars.is_empty(), "{text}");
+    assert!(exemplars.iter().all(|id| trace_ids.iter().any(|t| t == id)));
+}

@@ -17,20 +17,26 @@ pub struct RecentValue {
 impl RecentValue {
     /// `value` as an attribute value, sharing the kept copy when it matches.
     pub fn get(&self, value: &str) -> StringValue {
+        StringValue::from(self.shared(value))
+    }
+
+    /// `value` as a shared string: the kept copy when it matches (for a
+    /// metric handle's key as well as the attributes).
+    pub fn shared(&self, value: &str) -> Arc<str> {
         let kept = self
             .last
             .read()
             .ok()
             .and_then(|last| last.as_ref().filter(|last| ***last == *value).cloned());
         if let Some(kept) = kept {
-            return StringValue::from(kept);
+            return kept;
         }
         let fresh: Arc<str> = Arc::from(value);
         // Never wait for the lock: under contention the value is not kept.
         if let Ok(mut last) = self.last.try_write() {
             *last = Some(Arc::clone(&fresh));
         }
-        StringValue::from(fresh)
+        fresh
     }
 }
 
