@@ -16,6 +16,9 @@ use crate::target::{DatabaseTarget, Target};
 /// Configuration and instruments shared by every operation of one pool.
 pub(crate) struct Shared {
     pub(crate) tracer: Option<tracewire::instrumentation::Tracer>,
+    /// The target's attributes (system, namespace, address, port), built
+    /// once: an operation clones shared strings, never copies them.
+    pub(crate) target_attributes: MetricAttributes,
     pub(crate) duration: Histogram,
     /// Bound handles of `duration`, one per described query (its only
     /// varying attribute is the summary) for operations that succeed.
@@ -23,6 +26,27 @@ pub(crate) struct Shared {
     pub(crate) target: Target,
     pub(crate) record_query_text: bool,
     pub(crate) pool_metrics: PoolMetrics,
+}
+
+/// An operation's metric attributes: the target's four and the summary, inline.
+pub(crate) type MetricAttributes = smallvec::SmallVec<[KeyValue; 6]>;
+
+/// The target's attributes of every operation on it (`db.system.name`,
+/// `db.namespace`, `server.address`, `server.port`).
+pub(crate) fn target_attributes(target: &Target) -> MetricAttributes {
+    let shared = |s: &str| StringValue::from(Arc::<str>::from(s));
+    let mut attributes = MetricAttributes::new();
+    attributes.push(KeyValue::new(attr::DB_SYSTEM_NAME, target.system));
+    if let Some(ns) = &target.namespace {
+        attributes.push(KeyValue::new(attr::DB_NAMESPACE, shared(ns)));
+    }
+    if let Some(address) = &target.address {
+        attributes.push(KeyValue::new(attr::SERVER_ADDRESS, shared(address)));
+    }
+    if let Some(port) = target.port {
+        attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+    }
+    attributes
 }
 
 /// Counters behind the pool metrics (the gauges read them at collection).
@@ -110,6 +134,8 @@ impl<'q, DB: sqlx::Database> Execute<'q, DB> for TracedQuery<DB> {
 /// run the same statements again and again.
 struct Described {
     summary: StringValue,
+    /// The span's name: the summary (or the system, without one), interned.
+    name: std::borrow::Cow<'static, str>,
     text: StringValue,
 }
 
@@ -121,7 +147,7 @@ type DescribedCache = HashMap<(usize, usize, bool), (Box<str>, Arc<Described>)>;
 static DESCRIBED: LazyLock<RwLock<DescribedCache>> = LazyLock::new(Default::default);
 const MAX_DESCRIBED: usize = 4096;
 
-fn describe(sql: &str, parameterized: bool) -> Arc<Described> {
+fn describe(sql: &str, parameterized: bool, system: &'static str) -> Arc<Described> {
     let key = (sql.as_ptr() as usize, sql.len(), parameterized);
     if let Some(found) = DESCRIBED.read().ok().and_then(|m| {
         m.get(&key)
@@ -130,8 +156,14 @@ fn describe(sql: &str, parameterized: bool) -> Arc<Described> {
     }) {
         return found;
     }
+    let summary = summary(sql);
     let described = Arc::new(Described {
-        summary: StringValue::from(summary(sql)),
+        name: if summary.is_empty() {
+            std::borrow::Cow::Borrowed(system)
+        } else {
+            tracewire::instrumentation::intern(&summary)
+        },
+        summary: StringValue::from(summary),
         text: StringValue::from(if parameterized {
             sql.to_owned()
         } else {
@@ -153,7 +185,7 @@ fn describe(sql: &str, parameterized: bool) -> Arc<Described> {
 /// with the rows seen so far.
 pub(crate) struct Operation {
     shared: Arc<Shared>,
-    op: tracewire::instrumentation::Operation,
+    op: tracewire::instrumentation::Operation<MetricAttributes>,
     described: Arc<Described>,
     pub(crate) rows: u64,
 }
@@ -162,27 +194,13 @@ impl Operation {
     /// Starts an operation on `sql`; `parameterized` text is recorded as
     /// written, anything else only sanitized.
     pub(crate) fn start(shared: &Arc<Shared>, sql: &str, parameterized: bool) -> Self {
-        let described = describe(sql, parameterized);
+        let described = describe(sql, parameterized, shared.target.system);
         let summary = &described.summary;
-        let target = &shared.target;
-        let mut metric_attributes = vec![KeyValue::new(attr::DB_SYSTEM_NAME, target.system)];
-        if let Some(ns) = &target.namespace {
-            metric_attributes.push(KeyValue::new(attr::DB_NAMESPACE, ns.clone()));
-        }
-        if let Some(address) = &target.address {
-            metric_attributes.push(KeyValue::new(attr::SERVER_ADDRESS, address.clone()));
-        }
-        if let Some(port) = target.port {
-            metric_attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
-        }
+        let mut metric_attributes = shared.target_attributes.clone();
         if !summary.as_str().is_empty() {
             metric_attributes.push(KeyValue::new(attr::DB_QUERY_SUMMARY, summary.clone()));
         }
-        let name = if summary.as_str().is_empty() {
-            target.system.to_owned()
-        } else {
-            summary.as_str().to_owned()
-        };
+        let name = described.name.clone();
 
         let op = tracewire::instrumentation::Operation::start(
             shared.tracer.as_ref(),

@@ -144,6 +144,7 @@ impl<DB: DatabaseTarget> TracedPool<DB> {
         };
         let shared = Arc::new(Shared {
             tracer: options.tracer.clone(),
+            target_attributes: crate::operation::target_attributes(&target),
             duration: tracewire::db::operation_duration(meter),
             bound_durations: Default::default(),
             target,

@@ -88,6 +88,13 @@ pub fn global_meter(scope: &'static str) -> opentelemetry::metrics::Meter {
     opentelemetry::global::meter(scope)
 }
 
+/// `s` as a `&'static str`, interned once (bounded: past 10,000 strings it
+/// is copied per call instead), for span names an integration derives from
+/// a bounded set — a route, a query summary — without allocating per span.
+pub fn intern(s: &str) -> Cow<'static, str> {
+    crate::http::intern_str(s)
+}
+
 /// `error.type`, the key every failed operation carries (semconv).
 pub const ERROR_TYPE: &str = "error.type";
 /// `server.address`.

@@ -100,6 +100,11 @@ pub fn server_span_name(
     }
 }
 
+/// `s` interned (see `instrumentation::intern`).
+pub(crate) fn intern_str(s: &str) -> std::borrow::Cow<'static, str> {
+    intern::intern(s)
+}
+
 /// The interned entry for a route template: the template and its span
 /// names as `&'static str`, or `None` past the cap (more routes than any
 /// real router has).
