@@ -44,7 +44,31 @@ impl ServerInfo {
 struct Shared {
     tracer: Option<tracewire::instrumentation::Tracer>,
     duration: Histogram,
+    /// Bound handles of `duration` for successful operations, whose
+    /// attributes follow from the operation's name and database.
+    bound_durations: tracewire::metrics::BoundHistograms<DurationKey>,
     server: ServerInfo,
+    /// `server.address` and `server.port` (not the default 6379), built once.
+    server_attributes: smallvec::SmallVec<[KeyValue; 2]>,
+}
+
+/// What decides a successful operation's duration attributes (the
+/// connection's server is fixed): its name, interned, and its database.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DurationKey {
+    name: std::borrow::Cow<'static, str>,
+    db: i64,
+}
+
+/// `db.namespace` for a database index: the usual 16 without allocating.
+fn namespace(db: i64) -> StringValue {
+    const INDEXES: [&str; 16] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15",
+    ];
+    match usize::try_from(db).ok().and_then(|i| INDEXES.get(i)) {
+        Some(index) => StringValue::from(*index),
+        None => StringValue::from(db.to_string()),
+    }
 }
 
 /// A redis-rs async connection (multiplexed, `ConnectionManager`, …) that
@@ -84,12 +108,24 @@ impl<C: ConnectionLike> TracedConnection<C> {
         tracer: Option<tracewire::instrumentation::Tracer>,
         meter: &tracewire::otel::metrics::Meter,
     ) -> Self {
+        let mut server_attributes = smallvec::SmallVec::new();
+        if let Some(address) = &server.address {
+            server_attributes.push(KeyValue::new(
+                attr::SERVER_ADDRESS,
+                StringValue::from(Arc::<str>::from(address.as_str())),
+            ));
+        }
+        if let Some(port) = server.port.filter(|p| *p != 6379) {
+            server_attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
+        }
         Self {
             inner,
             shared: Arc::new(Shared {
                 tracer,
                 duration: operation_duration(meter),
+                bound_durations: Default::default(),
                 server,
+                server_attributes,
             }),
         }
     }
@@ -178,28 +214,29 @@ impl Operation {
 /// A started operation: the shared life-cycle, and whether it blocks
 /// server-side (its duration measures a wait, not the database).
 struct Started {
-    op: tracewire::instrumentation::Operation,
+    op: tracewire::instrumentation::Operation<smallvec::SmallVec<[KeyValue; 6]>>,
+    name: std::borrow::Cow<'static, str>,
+    db: i64,
     blocking: bool,
 }
 
 impl Shared {
     fn start(&self, op: Operation, db: i64) -> Started {
-        let mut attributes = vec![
-            KeyValue::new(attr::DB_SYSTEM_NAME, "redis"),
-            KeyValue::new(attr::DB_OPERATION_NAME, op.name.clone()),
-            KeyValue::new(attr::DB_NAMESPACE, db.to_string()),
-        ];
-        if let Some(address) = &self.server.address {
-            attributes.push(KeyValue::new(attr::SERVER_ADDRESS, address.clone()));
-        }
-        if let Some(port) = self.server.port.filter(|p| *p != 6379) {
-            attributes.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
-        }
+        // Command names come from the application's code: a bounded set.
+        let name = tracewire::instrumentation::intern(&op.name);
+        let mut attributes = smallvec::SmallVec::new();
+        attributes.push(KeyValue::new(attr::DB_SYSTEM_NAME, "redis"));
+        attributes.push(KeyValue::new(
+            attr::DB_OPERATION_NAME,
+            tracewire::http::string_value(name.clone()),
+        ));
+        attributes.push(KeyValue::new(attr::DB_NAMESPACE, namespace(db)));
+        attributes.extend(self.server_attributes.iter().cloned());
         let (text, batch_size) = (op.text, op.batch_size);
         Started {
             op: tracewire::instrumentation::Operation::start(
                 self.tracer.as_ref(),
-                op.name,
+                name.clone(),
                 SpanKind::Client,
                 &Context::current(),
                 attributes,
@@ -210,17 +247,30 @@ impl Shared {
                     }
                 },
             ),
+            name,
+            db,
             blocking: op.blocking,
         }
     }
 
     fn finish(&self, started: Started, error: Option<String>) {
-        let Started { mut op, blocking } = started;
+        let Started {
+            mut op,
+            name,
+            db,
+            blocking,
+        } = started;
+        // A failure adds its code: unbound.
+        let key = error.is_none().then_some(DurationKey { name, db });
         if let Some(code) = error.map(StringValue::from) {
             op.add_attribute(KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code.clone()));
             op.fail(code, "");
         }
-        op.finish((!blocking).then_some(&self.duration));
+        if blocking {
+            op.finish(None);
+        } else {
+            op.finish_bound(&self.duration, &self.bound_durations, key);
+        }
     }
 }
 

@@ -206,3 +206,62 @@ async fn blocking_commands_stay_out_of_the_duration_histogram() {
         "{metrics}"
     );
 }
+
+/// Each command's duration is its own series with exactly its attributes —
+/// recorded through a bound handle per (command, database) for successes,
+/// unbound for a failure, which adds its code — and counted once per call,
+/// with the sampled span as the exemplar.
+#[tokio::test]
+async fn durations_are_counted_per_command_with_exemplars() {
+    let t = TestTelemetry::start();
+    let Some(mut redis) = connect(&t, "durations_are_counted_per_command_with_exemplars").await
+    else {
+        return;
+    };
+    let k = key("counted");
+    let h = key("counted-hash");
+    for _ in 0..2 {
+        let _: () = redis.set(&k, "v").await.unwrap();
+    }
+    let _: String = redis.get(&k).await.unwrap();
+    let _: () = redis.hset(&h, "f", "v").await.unwrap();
+    let failed: redis::RedisResult<String> = redis.get(&h).await;
+    assert!(failed.is_err());
+    let _: () = redis.del(&[&k, &h]).await.unwrap();
+
+    let metrics = t.metrics_text();
+    let count = |command: &str, error: Option<&str>| -> String {
+        let matching: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("db_client_operation_duration_seconds_count{"))
+            .filter(|l| l.contains(&format!("db_operation_name=\"{command}\"")))
+            .filter(|l| match error {
+                Some(e) => l.contains(&format!("error_type=\"{e}\"")),
+                None => !l.contains("error_type="),
+            })
+            .collect();
+        assert_eq!(matching.len(), 1, "{command} {error:?}: {metrics}");
+        let line = matching[0];
+        for label in ["db_system_name=\"redis\"", "db_namespace=\"0\""] {
+            assert!(line.contains(label), "{label} in {line}");
+        }
+        line.rsplit(' ').next().unwrap().to_owned()
+    };
+    assert_eq!(count("SET", None), "2");
+    assert_eq!(count("GET", None), "1");
+    assert_eq!(count("GET", Some("WRONGTYPE")), "1");
+    assert_eq!(count("HSET", None), "1");
+    let trace_ids: Vec<String> = t
+        .spans()
+        .iter()
+        .map(|s| s.span_context.trace_id().to_string())
+        .collect();
+    let exemplars: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("db_client_operation_duration_seconds_bucket{"))
+        .filter_map(|l| l.split("trace_id=\"").nth(1))
+        .map(|rest| &rest[..32])
+        .collect();
+    assert!(!exemplars.is_empty(), "{metrics}");
+    assert!(exemplars.iter().all(|id| trace_ids.iter().any(|t| t == id)));
+}
