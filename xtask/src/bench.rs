@@ -337,7 +337,11 @@ pub fn http(root: &Path, args: &[String]) -> Result<(), String> {
         // machine's load; export threads are left out with it.
         // `--all-threads` counts every thread from `main` on, the export
         // threads included (two runs agree within 0.01%).
-        let only = Some(if all_threads { EVERY_THREAD } else { REQUEST_LOOP });
+        let only = Some(if all_threads {
+            EVERY_THREAD
+        } else {
+            REQUEST_LOOP
+        });
         let small = callgrind(&bin, stack, n1, &otlp, only);
         let big = callgrind(&bin, stack, n2, &otlp, only);
         let (instructions, allocations) = match (small, big) {

@@ -38,7 +38,10 @@ pub(crate) fn encode_export_request(resource: &Resource, spans: &[SpanData]) -> 
             None => scopes.push((&span.instrumentation_scope, vec![index])),
         }
     }
-    let span_lens: Vec<usize> = spans.iter().map(span_len).collect();
+    // Each span's attribute, event and link lengths are worked out once,
+    // while sizing, and read back in the same order while writing.
+    let mut lengths = Vec::with_capacity(spans.len() * 24);
+    let span_lens: Vec<usize> = spans.iter().map(|s| span_len(s, &mut lengths)).collect();
     let scope_spans_lens: Vec<usize> = scopes
         .iter()
         .map(|(scope, members)| {
@@ -58,7 +61,10 @@ pub(crate) fn encode_export_request(resource: &Resource, spans: &[SpanData]) -> 
             .sum::<usize>()
         + string_field_len(3, resource.schema_url().unwrap_or_default());
 
-    let mut w = Writer(Vec::with_capacity(message_field_len(1, resource_spans_len)));
+    let mut w = Writer {
+        out: Vec::with_capacity(message_field_len(1, resource_spans_len)),
+        lengths: lengths.iter(),
+    };
     w.message_header(1, resource_spans_len);
     w.message_header(1, resource_len);
     for (key, value) in resource.iter() {
@@ -79,8 +85,9 @@ pub(crate) fn encode_export_request(resource: &Resource, spans: &[SpanData]) -> 
         w.string_field(3, scope.schema_url().unwrap_or_default());
     }
     w.string_field(3, resource.schema_url().unwrap_or_default());
-    debug_assert_eq!(w.0.len(), message_field_len(1, resource_spans_len));
-    w.0
+    debug_assert_eq!(w.out.len(), message_field_len(1, resource_spans_len));
+    debug_assert!(w.lengths.next().is_none(), "every length read back");
+    w.out
 }
 
 /// The partial success of an `ExportTraceServiceResponse`:
@@ -274,10 +281,18 @@ fn key_value_len(key: &str, value: &Value) -> usize {
     string_field_len(1, key) + message_field_len(2, any_value_len(value))
 }
 
-fn attributes_len(field: u32, attributes: &[KeyValue]) -> usize {
+/// The attributes' length as repeated field `field`; each one's length and
+/// its value's are kept in `lengths` for the writer.
+fn attributes_len(field: u32, attributes: &[KeyValue], lengths: &mut Vec<usize>) -> usize {
     attributes
         .iter()
-        .map(|kv| message_field_len(field, key_value_len(kv.key.as_str(), &kv.value)))
+        .map(|kv| {
+            let value_len = any_value_len(&kv.value);
+            let len = string_field_len(1, kv.key.as_str()) + message_field_len(2, value_len);
+            lengths.push(len);
+            lengths.push(value_len);
+            message_field_len(field, len)
+        })
         .sum()
 }
 
@@ -302,44 +317,42 @@ fn status_len(status: &Status) -> usize {
     string_field_len(2, message) + varint_field_len(3, code)
 }
 
-fn span_len(span: &SpanData) -> usize {
+/// The span's length; the lengths the writer needs (attributes', events',
+/// links') are kept in `lengths` in the order it writes them.
+fn span_len(span: &SpanData, lengths: &mut Vec<usize>) -> usize {
     let cx = &span.span_context;
     let parent = if span.parent_span_id == SpanId::INVALID {
         0
     } else {
         8
     };
-    let events: usize = span
-        .events
-        .events
-        .iter()
-        .map(|event| {
-            message_field_len(
-                11,
-                fixed64_field_len(1, nanos(event.timestamp))
-                    + string_field_len(2, &event.name)
-                    + attributes_len(3, &event.attributes)
-                    + varint_field_len(4, u64::from(event.dropped_attributes_count)),
-            )
-        })
-        .sum();
-    let links: usize = span
-        .links
-        .links
-        .iter()
-        .map(|link| {
-            let lcx = &link.span_context;
-            message_field_len(
-                13,
-                bytes_field_len(1, 16)
-                    + bytes_field_len(2, 8)
-                    + string_field_len(3, &lcx.trace_state().header())
-                    + attributes_len(4, &link.attributes)
-                    + varint_field_len(5, u64::from(link.dropped_attributes_count))
-                    + fixed32_field_len(6, span_flags(lcx.trace_flags().to_u8(), lcx.is_remote())),
-            )
-        })
-        .sum();
+    let attributes = attributes_len(9, &span.attributes, lengths);
+    let mut events = 0;
+    for event in &span.events.events {
+        // The event's own length comes first in the writer's order.
+        let slot = lengths.len();
+        lengths.push(0);
+        let len = fixed64_field_len(1, nanos(event.timestamp))
+            + string_field_len(2, &event.name)
+            + attributes_len(3, &event.attributes, lengths)
+            + varint_field_len(4, u64::from(event.dropped_attributes_count));
+        lengths[slot] = len;
+        events += message_field_len(11, len);
+    }
+    let mut links = 0;
+    for link in &span.links.links {
+        let lcx = &link.span_context;
+        let slot = lengths.len();
+        lengths.push(0);
+        let len = bytes_field_len(1, 16)
+            + bytes_field_len(2, 8)
+            + string_field_len(3, &lcx.trace_state().header())
+            + attributes_len(4, &link.attributes, lengths)
+            + varint_field_len(5, u64::from(link.dropped_attributes_count))
+            + fixed32_field_len(6, span_flags(lcx.trace_flags().to_u8(), lcx.is_remote()));
+        lengths[slot] = len;
+        links += message_field_len(13, len);
+    }
     bytes_field_len(1, 16)
         + bytes_field_len(2, 8)
         + string_field_len(3, &cx.trace_state().header())
@@ -352,7 +365,7 @@ fn span_len(span: &SpanData) -> usize {
         + varint_field_len(6, span_kind(&span.span_kind))
         + fixed64_field_len(7, nanos(span.start_time))
         + fixed64_field_len(8, nanos(span.end_time))
-        + attributes_len(9, &span.attributes)
+        + attributes
         + varint_field_len(10, u64::from(span.dropped_attributes_count))
         + events
         + varint_field_len(12, u64::from(span.events.dropped_count))
@@ -363,15 +376,29 @@ fn span_len(span: &SpanData) -> usize {
 
 // ---- writing -------------------------------------------------------------
 
-struct Writer(Vec<u8>);
+/// The output, and the lengths `span_len` worked out, read back in order.
+struct Writer<'a> {
+    out: Vec<u8>,
+    lengths: std::slice::Iter<'a, usize>,
+}
 
-impl Writer {
+impl Writer<'_> {
     fn varint(&mut self, mut value: u64) {
+        // Tags and most lengths take one byte.
+        if value < 0x80 {
+            self.out.push(value as u8);
+            return;
+        }
         while value >= 0x80 {
-            self.0.push((value as u8) | 0x80);
+            self.out.push((value as u8) | 0x80);
             value >>= 7;
         }
-        self.0.push(value as u8);
+        self.out.push(value as u8);
+    }
+
+    /// The next length `span_len` kept.
+    fn next_length(&mut self) -> usize {
+        self.lengths.next().copied().unwrap_or_default()
     }
 
     fn tag(&mut self, field: u32, wire_type: u32) {
@@ -387,7 +414,7 @@ impl Writer {
     fn bytes_field(&mut self, field: u32, value: &[u8]) {
         if !value.is_empty() {
             self.message_header(field, value.len());
-            self.0.extend_from_slice(value);
+            self.out.extend_from_slice(value);
         }
     }
 
@@ -405,14 +432,14 @@ impl Writer {
     fn fixed64_field(&mut self, field: u32, value: u64) {
         if value != 0 {
             self.tag(field, FIXED64);
-            self.0.extend_from_slice(&value.to_le_bytes());
+            self.out.extend_from_slice(&value.to_le_bytes());
         }
     }
 
     fn fixed32_field(&mut self, field: u32, value: u32) {
         if value != 0 {
             self.tag(field, FIXED32);
-            self.0.extend_from_slice(&value.to_le_bytes());
+            self.out.extend_from_slice(&value.to_le_bytes());
         }
     }
 
@@ -420,7 +447,7 @@ impl Writer {
         match value {
             Value::String(s) => {
                 self.message_header(1, s.as_str().len());
-                self.0.extend_from_slice(s.as_str().as_bytes());
+                self.out.extend_from_slice(s.as_str().as_bytes());
             }
             Value::Bool(b) => {
                 self.tag(2, VARINT);
@@ -432,7 +459,7 @@ impl Writer {
             }
             Value::F64(f) => {
                 self.tag(4, FIXED64);
-                self.0.extend_from_slice(&f.to_le_bytes());
+                self.out.extend_from_slice(&f.to_le_bytes());
             }
             Value::Array(array) => {
                 self.message_header(5, array_value_len(array));
@@ -458,7 +485,7 @@ impl Writer {
                 for s in values {
                     self.message_header(1, message_field_len(1, s.as_str().len()));
                     self.message_header(1, s.as_str().len());
-                    self.0.extend_from_slice(s.as_str().as_bytes());
+                    self.out.extend_from_slice(s.as_str().as_bytes());
                 }
             }
             _ => {}
@@ -478,9 +505,15 @@ impl Writer {
         self.any_value(value);
     }
 
+    /// Attributes sized by `attributes_len`: their lengths are read back.
     fn attributes(&mut self, field: u32, attributes: &[KeyValue]) {
         for kv in attributes {
-            self.key_value(field, kv.key.as_str(), &kv.value);
+            let len = self.next_length();
+            let value_len = self.next_length();
+            self.message_header(field, len);
+            self.string_field(1, kv.key.as_str());
+            self.message_header(2, value_len);
+            self.any_value(&kv.value);
         }
     }
 
@@ -499,10 +532,7 @@ impl Writer {
         self.attributes(9, &span.attributes);
         self.varint_field(10, u64::from(span.dropped_attributes_count));
         for event in &span.events.events {
-            let len = fixed64_field_len(1, nanos(event.timestamp))
-                + string_field_len(2, &event.name)
-                + attributes_len(3, &event.attributes)
-                + varint_field_len(4, u64::from(event.dropped_attributes_count));
+            let len = self.next_length();
             self.message_header(11, len);
             self.fixed64_field(1, nanos(event.timestamp));
             self.string_field(2, &event.name);
@@ -514,12 +544,7 @@ impl Writer {
             let lcx = &link.span_context;
             let trace_state = lcx.trace_state().header();
             let flags = span_flags(lcx.trace_flags().to_u8(), lcx.is_remote());
-            let len = bytes_field_len(1, 16)
-                + bytes_field_len(2, 8)
-                + string_field_len(3, &trace_state)
-                + attributes_len(4, &link.attributes)
-                + varint_field_len(5, u64::from(link.dropped_attributes_count))
-                + fixed32_field_len(6, flags);
+            let len = self.next_length();
             self.message_header(13, len);
             self.bytes_field(1, &lcx.trace_id().to_bytes());
             self.bytes_field(2, &lcx.span_id().to_bytes());
