@@ -115,6 +115,15 @@ impl SpanRecorder {
     }
 }
 
+/// The instrumentation scope of an integration's spans: its name, this
+/// version, the semantic conventions' schema.
+pub(crate) fn integration_scope(scope: &'static str) -> opentelemetry::InstrumentationScope {
+    opentelemetry::InstrumentationScope::builder(scope)
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_schema_url("https://opentelemetry.io/schemas/1.44.0")
+        .build()
+}
+
 static RECORDER: crate::installed::Installed<Arc<SpanRecorder>> =
     crate::installed::Installed::new();
 
@@ -165,7 +174,7 @@ impl OwnTracer {
     pub(crate) fn new(recorder: Arc<SpanRecorder>, scope: &'static str) -> Self {
         Self {
             recorder,
-            scope: crate::telemetry::integration_scope(scope),
+            scope: integration_scope(scope),
         }
     }
 

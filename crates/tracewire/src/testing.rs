@@ -110,7 +110,7 @@ impl TestTelemetry {
         self.telemetry
             .tracer_provider()
             .expect("the SDK is enabled in tests")
-            .tracer_with_scope(crate::telemetry::integration_scope(scope))
+            .tracer_with_scope(crate::own_spans::integration_scope(scope))
     }
 
     /// The tracer of the integrations' own spans (what `init` gives them by

@@ -24,16 +24,7 @@ pub(super) fn set_active_tracer_provider(provider: ActiveTracing) {
 /// gives an operation the ids to propagate without building a span.
 pub fn sdk_tracer(scope: &'static str) -> Option<opentelemetry_sdk::trace::SdkTracer> {
     let (provider, _) = ACTIVE_TRACER_PROVIDER.get()?;
-    Some(provider.tracer_with_scope(integration_scope(scope)))
-}
-
-/// The instrumentation scope of an integration's spans: its name, this
-/// version, the semantic conventions' schema.
-pub(crate) fn integration_scope(scope: &'static str) -> opentelemetry::InstrumentationScope {
-    opentelemetry::InstrumentationScope::builder(scope)
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .with_schema_url("https://opentelemetry.io/schemas/1.44.0")
-        .build()
+    Some(provider.tracer_with_scope(crate::own_spans::integration_scope(scope)))
 }
 
 /// The sampler of the provider installed by [`init`](crate::init), so that

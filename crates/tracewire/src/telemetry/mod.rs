@@ -6,7 +6,6 @@ mod pipelines;
 
 use pipelines::{Extra, ExtraTraces};
 
-pub(crate) use active::integration_scope;
 use active::set_active_tracer_provider;
 pub use active::{active_sampler, sdk_tracer};
 
