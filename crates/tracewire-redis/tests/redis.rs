@@ -251,17 +251,5 @@ async fn durations_are_counted_per_command_with_exemplars() {
     assert_eq!(count("GET", None), "1");
     assert_eq!(count("GET", Some("WRONGTYPE")), "1");
     assert_eq!(count("HSET", None), "1");
-    let trace_ids: Vec<String> = t
-        .spans()
-        .iter()
-        .map(|s| s.span_context.trace_id().to_string())
-        .collect();
-    let exemplars: Vec<&str> = metrics
-        .lines()
-        .filter(|l| l.starts_with("db_client_operation_duration_seconds_bucket{"))
-        .filter_map(|l| l.split("trace_id=\"").nth(1))
-        .map(|rest| &rest[..32])
-        .collect();
-    assert!(!exemplars.is_empty(), "{metrics}");
-    assert!(exemplars.iter().all(|id| trace_ids.iter().any(|t| t == id)));
+    t.assert_exemplars_link_to_spans("db_client_operation_duration_seconds");
 }

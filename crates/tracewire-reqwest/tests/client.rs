@@ -468,17 +468,5 @@ async fn each_attribute_combination_is_its_own_duration_series() {
     expected.sort();
     assert_eq!(series, expected, "{text}");
     // The sampled attempts' spans are the exemplars of their buckets.
-    let trace_ids: Vec<String> = t
-        .spans()
-        .iter()
-        .map(|s| s.span_context.trace_id().to_string())
-        .collect();
-    let exemplars: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("http_client_request_duration_seconds_bucket{"))
-        .filter_map(|l| l.split("trace_id=\"").nth(1))
-        .map(|rest| &rest[..32])
-        .collect();
-    assert!(!exemplars.is_empty(), "{text}");
-    assert!(exemplars.iter().all(|id| trace_ids.iter().any(|t| t == id)));
+    t.assert_exemplars_link_to_spans("http_client_request_duration_seconds");
 }

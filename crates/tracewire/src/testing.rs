@@ -175,6 +175,33 @@ impl TestTelemetry {
             .map(|e| e.render(crate::prometheus::Format::OpenMetrics))
             .unwrap_or_default()
     }
+
+    /// Asserts that histogram `metric` (its exposition name, e.g.
+    /// `http_client_request_duration_seconds`) has exemplars and that each
+    /// one's trace is the trace of a finished span; returns their trace ids.
+    pub fn assert_exemplars_link_to_spans(&self, metric: &str) -> Vec<String> {
+        let text = self.metrics_text();
+        let bucket = format!("{metric}_bucket{{");
+        let exemplars: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with(&bucket))
+            .filter_map(|l| l.split("trace_id=\"").nth(1))
+            .filter_map(|rest| rest.get(..32).map(str::to_owned))
+            .collect();
+        assert!(!exemplars.is_empty(), "no exemplar on {metric}:\n{text}");
+        let traces: Vec<String> = self
+            .spans()
+            .iter()
+            .map(|s| s.span_context.trace_id().to_string())
+            .collect();
+        for id in &exemplars {
+            assert!(
+                traces.contains(id),
+                "exemplar trace {id} is no finished span's: {traces:?}"
+            );
+        }
+        exemplars
+    }
 }
 
 /// The value of attribute `key` on `span`.
