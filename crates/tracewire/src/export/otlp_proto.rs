@@ -39,9 +39,15 @@ pub(crate) fn encode_export_request(resource: &Resource, spans: &[SpanData]) -> 
         }
     }
     // Each span's attribute, event and link lengths are worked out once,
-    // while sizing, and read back in the same order while writing.
+    // while sizing, and read back while writing: so the spans are sized in
+    // the order they are written, scope by scope (not in batch order).
     let mut lengths = Vec::with_capacity(spans.len() * 24);
-    let span_lens: Vec<usize> = spans.iter().map(|s| span_len(s, &mut lengths)).collect();
+    let mut span_lens = vec![0; spans.len()];
+    for (_, members) in &scopes {
+        for &i in members {
+            span_lens[i] = span_len(&spans[i], &mut lengths);
+        }
+    }
     let scope_spans_lens: Vec<usize> = scopes
         .iter()
         .map(|(scope, members)| {
@@ -706,7 +712,9 @@ mod tests {
         ];
         server.links.dropped_count = 5;
 
-        let root = span(
+        // Another scope's span between two of `axum`'s, with attributes and
+        // an event: the writer goes scope by scope, not in batch order.
+        let mut root = span(
             context(u128::MAX, u64::MAX, 0, false, ""),
             0,
             false,
@@ -714,6 +722,16 @@ mod tests {
             Status::Ok,
             &bare,
         );
+        root.attributes = vec![
+            KeyValue::new("job.name", "nightly-report"),
+            KeyValue::new("job.attempt", 2_i64),
+        ];
+        root.events.events = vec![Event::new(
+            "retry",
+            std::time::UNIX_EPOCH + Duration::from_secs(1),
+            vec![KeyValue::new("retry.reason", "timeout")],
+            0,
+        )];
         let mut consumer = span(
             context(5, 6, 1, false, ""),
             0xb7ad6b7169203331,
