@@ -10,7 +10,9 @@ use tracewire::http::{
     server_status_is_error, status_error_type, string_value,
 };
 use tracewire::instrumentation::{NoMetricAttributes, Operation};
-use tracewire::otel::trace::{Link, Span as _, SpanKind, TraceContextExt, Tracer as _};
+use tracewire::otel::trace::{
+    Link, Span as _, SpanBuilder, SpanKind, TraceContextExt, Tracer as _,
+};
 use tracewire::otel::{Context, KeyValue, StringValue};
 
 use crate::durations::DurationKey;
@@ -134,21 +136,17 @@ impl InFlight {
         let (cx, recording) = match (&settings.own_tracer, &settings.tracer) {
             // tracewire's own span: the sampler decides first, so attributes
             // are built exactly when the span is recorded.
-            (Some(own), _) => {
-                let decision = own.decide(&parent);
-                if decision.is_recorded() {
-                    let attributes =
-                        request_attributes(settings, req, &seen, method, scheme, &route, version);
-                    let links = link.into_iter().collect();
-                    let span =
-                        own.start(decision, &parent, name, SpanKind::Server, attributes, links);
-                    (parent.with_span(span), true)
-                } else {
-                    // Only its ids travel: one allocation, no span boxed.
-                    let ids = decision.span_context().clone();
-                    (parent.with_remote_span_context(ids), false)
+            (Some(own), _) => own.start_in(&parent, || {
+                let attributes =
+                    request_attributes(settings, req, &seen, method, scheme, &route, version);
+                let mut builder = SpanBuilder::from_name(name)
+                    .with_kind(SpanKind::Server)
+                    .with_attributes(attributes);
+                if let Some(link) = link {
+                    builder = builder.with_links(vec![link]);
                 }
-            }
+                builder
+            }),
             (None, Some(tracer)) => {
                 let likely = settings
                     .sampling_hint

@@ -77,7 +77,7 @@ use opentelemetry_sdk::trace::SdkTracer;
 pub use crate::metrics::{
     Counter, DB_DURATION_BUCKETS, DURATION_BUCKETS, Histogram, counter, duration_histogram,
 };
-pub use crate::own_spans::{Decision, OwnSpan, OwnTracer, own_tracer};
+pub use crate::own_spans::{OwnTracer, own_tracer};
 pub use crate::propagation::{HeaderExtractor, HeaderInjector, extract_from, inject_into};
 pub use crate::recent::RecentValue;
 pub use crate::sdk_tracer;
@@ -92,7 +92,7 @@ pub fn global_meter(scope: &'static str) -> opentelemetry::metrics::Meter {
 /// is copied per call instead), for span names an integration derives from
 /// a bounded set — a route, a query summary — without allocating per span.
 pub fn intern(s: &str) -> Cow<'static, str> {
-    crate::http::intern_str(s)
+    crate::http::intern::intern(s)
 }
 
 /// `error.type`, the key every failed operation carries (semconv).
@@ -106,58 +106,27 @@ pub const SERVER_PORT: &str = "server.port";
 /// nowhere (no trace exporter, no local view): building an SDK span only to
 /// drop it is most of an instrumented request's cost, yet the next hop still
 /// needs a new parent-id and the sampler's decision.
-#[derive(Debug)]
-struct IdsOnly {
-    sampler: crate::config::SamplerConfig,
-    ids: opentelemetry_sdk::trace::RandomIdGenerator,
-}
-
-static IDS_ONLY: crate::installed::Installed<std::sync::Arc<IdsOnly>> =
+static IDS_ONLY: crate::installed::Installed<std::sync::Arc<crate::own_spans::Decider>> =
     crate::installed::Installed::new();
 
 /// Installed by `init`: `Some` when spans are decided but not recorded.
 pub(crate) fn set_ids_only(sampler: Option<crate::config::SamplerConfig>) {
-    IDS_ONLY.set(sampler.map(|config| {
-        std::sync::Arc::new(IdsOnly {
-            sampler: config,
-            ids: opentelemetry_sdk::trace::RandomIdGenerator::default(),
-        })
-    }));
+    IDS_ONLY.set(sampler.map(|config| std::sync::Arc::new(crate::own_spans::Decider::new(config))));
 }
 
 /// The context an operation without a tracer runs in. When `init` set up
 /// tracing with nowhere for spans to go, this is `parent` with a new,
 /// non-recording span context: the parent's trace id (or a new one), a new
-/// span id, the sampler's decision as the sampled flag, the sampler's
-/// tracestate — what the next hop needs, without building a span. Otherwise
-/// (no `init`, or the SDK disabled) it is `parent` as it is.
+/// span id, the sampler's decision as the sampled flag, the parent's
+/// tracestate — what the next hop needs, decided as tracewire's own spans
+/// are, without building a span. Otherwise (no `init`, or the SDK disabled)
+/// it is `parent` as it is. (`name` and `kind` are not read: the samplers
+/// `init` configures do not read them.)
 pub fn context_without_span(parent: &Context, _name: &str, _kind: &SpanKind) -> Context {
-    use opentelemetry::trace::{SpanContext, TraceFlags};
-    use opentelemetry_sdk::trace::IdGenerator as _;
-    let Some(ids) = IDS_ONLY.get() else {
-        return parent.clone();
-    };
-    let parent_span = parent.span();
-    let parent_sc = parent_span.span_context();
-    let trace_id = if parent_sc.is_valid() {
-        parent_sc.trace_id()
-    } else {
-        ids.ids.new_trace_id()
-    };
-    // The SDK sampler's decision, inline (its tracestate is the parent's).
-    let flags = if ids.sampler.samples(parent, trace_id) {
-        TraceFlags::SAMPLED
-    } else {
-        TraceFlags::default()
-    };
-    let sc = SpanContext::new(
-        trace_id,
-        ids.ids.new_span_id(),
-        flags,
-        false,
-        parent_sc.trace_state().clone(),
-    );
-    parent.with_remote_span_context(sc)
+    match IDS_ONLY.get() {
+        Some(decider) => parent.with_remote_span_context(decider.decide(parent).span_context),
+        None => parent.clone(),
+    }
 }
 
 /// Where an integration's spans come from: tracewire's own span path (what
@@ -194,34 +163,15 @@ impl Tracer {
             .or_else(|| crate::sdk_tracer(scope).map(Self::Sdk))
     }
 
-    /// Starts the span `builder` describes under `parent`: the context
-    /// holding it (only its ids when it is not recorded) and whether it
-    /// records.
-    pub fn start(&self, builder: SpanBuilder, parent: &Context) -> (Context, bool) {
+    /// Starts a span under `parent`: the context holding it (only its ids
+    /// when the own path does not record it) and whether it records.
+    /// `build` describes the span; on the own path it is called only for a
+    /// recorded span (the sampler decides first), the SDK needs it to decide.
+    pub fn start(&self, parent: &Context, build: impl FnOnce() -> SpanBuilder) -> (Context, bool) {
         match self {
-            Self::Own(tracer) => {
-                let kind = builder.span_kind.clone().unwrap_or(SpanKind::Internal);
-                let decision = tracer.decide(parent);
-                if !decision.is_recorded() {
-                    let ids = decision.span_context().clone();
-                    return (parent.with_remote_span_context(ids), false);
-                }
-                let mut span = tracer.start_at(
-                    decision,
-                    parent,
-                    builder.name,
-                    kind,
-                    builder.attributes.unwrap_or_default(),
-                    builder.links.unwrap_or_default(),
-                    builder.start_time.unwrap_or_else(opentelemetry::time::now),
-                );
-                for event in builder.events.unwrap_or_default() {
-                    span.add_event_with_timestamp(event.name, event.timestamp, event.attributes);
-                }
-                (parent.with_span(span), true)
-            }
+            Self::Own(tracer) => tracer.start_in(parent, build),
             Self::Sdk(tracer) => {
-                let span = builder.start_with_context(tracer, parent);
+                let span = build().start_with_context(tracer, parent);
                 let recording = span.is_recording();
                 (parent.with_span(span), recording)
             }
@@ -295,28 +245,24 @@ impl<A: AttributeList> Operation<A> {
         attributes: A,
         span_attributes: impl FnOnce(&mut Vec<KeyValue>),
     ) -> Self {
+        let Some(tracer) = tracer else {
+            return Self::start_with(None, None, parent, attributes);
+        };
         let name = name.into();
-        if let Some(Tracer::Own(own)) = tracer {
-            // Decided first: the attributes are built only for a recorded span.
-            let decision = own.decide(parent);
-            if !decision.is_recorded() {
-                let cx = parent.with_remote_span_context(decision.span_context().clone());
-                return Self::adopt(cx, false, false, attributes);
-            }
+        let (cx, recording) = tracer.start(parent, || {
             let mut all: Vec<KeyValue> = Vec::with_capacity(attributes.as_ref().len() + 4);
             all.extend_from_slice(attributes.as_ref());
-            span_attributes(&mut all);
-            let span = own.start(decision, parent, name, kind, all, Vec::new());
-            return Self::adopt(parent.with_span(span), true, true, attributes);
-        }
-        let builder = tracer.map(|_| {
-            let mut all: Vec<KeyValue> = attributes.as_ref().to_vec();
             span_attributes(&mut all);
             SpanBuilder::from_name(name)
                 .with_kind(kind)
                 .with_attributes(all)
         });
-        Self::start_with(tracer, builder, parent, attributes)
+        Self::adopt(
+            cx,
+            recording || !tracer.decides_first(),
+            recording,
+            attributes,
+        )
     }
 
     /// Like [`start`](Self::start), from a span builder of the caller's
@@ -329,7 +275,7 @@ impl<A: AttributeList> Operation<A> {
     ) -> Self {
         let (cx, spanned, recording) = match (tracer, builder) {
             (Some(tracer), Some(builder)) => {
-                let (cx, recording) = tracer.start(builder, parent);
+                let (cx, recording) = tracer.start(parent, || builder);
                 // An unrecorded span of the SDK's is in the context (and is
                 // ended); of ours, only its ids are.
                 (cx, recording || !tracer.decides_first(), recording)

@@ -29,7 +29,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use opentelemetry::trace::{Link, SpanContext, SpanKind, Status, TraceContextExt as _, TraceFlags};
+use opentelemetry::trace::{
+    Link, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceFlags,
+};
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
@@ -62,12 +64,87 @@ impl SpanProcessor for SharedProcessor {
     // `set_resource` was called on the processor before it was shared.
 }
 
+/// A new span's ids and sampling decision, worked out as the SDK tracer
+/// would — for tracewire's own spans, and for the ids-only context of an
+/// operation whose spans would go nowhere (`context_without_span`).
+#[derive(Debug)]
+pub(crate) struct Decider {
+    sampler: crate::config::SamplerConfig,
+    ids: RandomIdGenerator,
+}
+
+/// What [`Decider::decide`] found.
+#[derive(Debug)]
+pub(crate) struct Decision {
+    /// The new span's ids, flags and tracestate.
+    pub(crate) span_context: SpanContext,
+    parent_span_id: SpanId,
+    parent_is_remote: bool,
+    /// Whether the span is recorded (else only its ids travel).
+    pub(crate) record: bool,
+}
+
+impl Decider {
+    pub(crate) fn new(sampler: crate::config::SamplerConfig) -> Self {
+        Self {
+            sampler,
+            ids: RandomIdGenerator::default(),
+        }
+    }
+
+    /// Decides a span under `parent`: the parent's trace id (or a new one), a
+    /// new span id, the sampler's decision (`SamplerConfig::samples`: the
+    /// SDK's built-in samplers, which read neither the span's name, kind nor
+    /// attributes, never record without sampling, and keep the parent's
+    /// tracestate), the parent's flags with the sampled bit set. A suppressed
+    /// context gets an invalid span context (no span), as from the SDK.
+    pub(crate) fn decide(&self, parent: &Context) -> Decision {
+        if parent.is_telemetry_suppressed() {
+            return Decision {
+                span_context: SpanContext::empty_context(),
+                parent_span_id: SpanId::INVALID,
+                parent_is_remote: false,
+                record: false,
+            };
+        }
+        let parent_span = parent.span();
+        let parent_sc = parent_span.span_context();
+        let valid = parent_sc.is_valid();
+        let trace_id = if valid {
+            parent_sc.trace_id()
+        } else {
+            self.ids.new_trace_id()
+        };
+        let record = self.sampler.samples(parent, trace_id);
+        let flags = match (record, valid) {
+            (false, _) => TraceFlags::default(),
+            (true, true) => parent_sc.trace_flags().with_sampled(true),
+            (true, false) => TraceFlags::SAMPLED,
+        };
+        Decision {
+            span_context: SpanContext::new(
+                trace_id,
+                self.ids.new_span_id(),
+                flags,
+                false,
+                parent_sc.trace_state().clone(),
+            ),
+            parent_span_id: if valid {
+                parent_sc.span_id()
+            } else {
+                SpanId::INVALID
+            },
+            parent_is_remote: valid && parent_sc.is_remote(),
+            record,
+        }
+    }
+}
+
 /// Where tracewire's own spans are decided and delivered: the provider's
 /// sampler, ids, limits and processors.
 #[derive(Debug)]
 pub(crate) struct SpanRecorder {
-    sampler: crate::config::SamplerConfig,
-    ids: RandomIdGenerator,
+    decider: Decider,
     limits: SpanLimits,
     processors: Vec<SharedProcessor>,
     baggage: Option<crate::baggage_spans::BaggageSpanProcessor>,
@@ -84,8 +161,7 @@ impl SpanRecorder {
         baggage: Option<crate::baggage_spans::BaggageSpanProcessor>,
     ) -> Self {
         Self {
-            sampler,
-            ids: RandomIdGenerator::default(),
+            decider: Decider::new(sampler),
             limits,
             processors,
             baggage,
@@ -149,27 +225,6 @@ pub fn own_tracer(scope: &'static str) -> Option<OwnTracer> {
     Some(OwnTracer::new(RECORDER.get()?, scope))
 }
 
-/// What [`OwnTracer::decide`] found: the new span's context and whether it
-/// is recorded.
-#[derive(Debug)]
-pub struct Decision {
-    span_context: SpanContext,
-    parent: SpanContext,
-    record: bool,
-}
-
-impl Decision {
-    /// Whether the span is recorded (else only its ids travel).
-    pub fn is_recorded(&self) -> bool {
-        self.record
-    }
-
-    /// The new span's context (its ids, flags and tracestate).
-    pub fn span_context(&self) -> &SpanContext {
-        &self.span_context
-    }
-}
-
 impl OwnTracer {
     pub(crate) fn new(recorder: Arc<SpanRecorder>, scope: &'static str) -> Self {
         Self {
@@ -178,85 +233,47 @@ impl OwnTracer {
         }
     }
 
-    /// Decides a span under `parent`, as the SDK would (its built-in
-    /// samplers read neither the span's name, kind nor attributes): the parent's trace id (or a new one), a new span id, the
-    /// sampler's decision, flags and tracestate. A suppressed context gets
-    /// an invalid span context (no span), as from the SDK.
-    pub fn decide(&self, parent: &Context) -> Decision {
-        if parent.is_telemetry_suppressed() || self.recorder.shut_down.load(Ordering::Acquire) {
-            return Decision {
+    /// Starts a span under `parent` and returns the context holding it
+    /// (only its ids when it is not recorded) and whether it records. The
+    /// sampler decides first; `build` — the span's name, kind, attributes,
+    /// links, events and start time — is called only for a recorded span,
+    /// so an unrecorded one costs no attribute work.
+    pub fn start_in(
+        &self,
+        parent: &Context,
+        build: impl FnOnce() -> SpanBuilder,
+    ) -> (Context, bool) {
+        let recorder = &self.recorder;
+        let decision = if recorder.shut_down.load(Ordering::Acquire) {
+            Decision {
                 span_context: SpanContext::empty_context(),
-                parent: SpanContext::empty_context(),
+                parent_span_id: SpanId::INVALID,
+                parent_is_remote: false,
                 record: false,
-            };
+            }
+        } else {
+            recorder.decider.decide(parent)
+        };
+        if !decision.record {
+            // Only its ids travel: one allocation, no span boxed.
+            return (
+                parent.with_remote_span_context(decision.span_context),
+                false,
+            );
         }
-        let parent_span = parent.span();
-        let parent_sc = parent_span.span_context();
-        let parent_sc = if parent_sc.is_valid() {
-            parent_sc.clone()
-        } else {
-            SpanContext::empty_context()
-        };
-        let trace_id = if parent_sc.is_valid() {
-            parent_sc.trace_id()
-        } else {
-            self.recorder.ids.new_trace_id()
-        };
-        let span_id = self.recorder.ids.new_span_id();
-        // The SDK's sampler, decided inline (`SamplerConfig::samples`): it
-        // never records without sampling, and keeps the parent's tracestate.
-        let record = self.recorder.sampler.samples(parent, trace_id);
-        let flags = if record {
-            parent_sc.trace_flags().with_sampled(true)
-        } else {
-            TraceFlags::default()
-        };
-        let trace_state = parent_span.span_context().trace_state().clone();
-        Decision {
-            span_context: SpanContext::new(trace_id, span_id, flags, false, trace_state),
-            parent: parent_sc,
-            record,
-        }
+        let span = self.record(decision, parent, build());
+        (parent.with_span(span), true)
     }
 
-    /// Starts the span `decision` recorded, now, with `attributes` and
-    /// `links` (both within the configured limits).
-    pub fn start(
-        &self,
-        decision: Decision,
-        parent: &Context,
-        name: Cow<'static, str>,
-        kind: SpanKind,
-        attributes: Vec<KeyValue>,
-        links: Vec<Link>,
-    ) -> OwnSpan {
-        self.start_at(
-            decision,
-            parent,
-            name,
-            kind,
-            attributes,
-            links,
-            opentelemetry::time::now(),
-        )
-    }
-
-    /// Like [`start`](Self::start), started at `start_time`.
-    #[allow(clippy::too_many_arguments)] // a span's fields, each needed
-    pub fn start_at(
-        &self,
-        decision: Decision,
-        parent: &Context,
-        name: Cow<'static, str>,
-        kind: SpanKind,
-        mut attributes: Vec<KeyValue>,
-        mut links: Vec<Link>,
-        start_time: SystemTime,
-    ) -> OwnSpan {
+    /// The record of a span `decision` kept, from `builder`, within the
+    /// configured limits, with the allowed baggage members copied on.
+    fn record(&self, decision: Decision, parent: &Context, builder: SpanBuilder) -> OwnSpan {
         let limits = &self.recorder.limits;
+        let mut attributes = builder.attributes.unwrap_or_default();
         let max_attributes = limits.max_attributes_per_span as usize;
         let dropped_attributes_count = attributes.len().saturating_sub(max_attributes) as u32;
         attributes.truncate(max_attributes);
+        let mut links = builder.links.unwrap_or_default();
         let max_links = limits.max_links_per_span as usize;
         let dropped_links = links.len().saturating_sub(max_links) as u32;
         links.truncate(max_links);
@@ -269,15 +286,16 @@ impl OwnTracer {
         let mut span_links = SpanLinks::default();
         span_links.links = links;
         span_links.dropped_count = dropped_links;
+        let start_time = builder.start_time.unwrap_or_else(opentelemetry::time::now);
         let span_context = decision.span_context;
         let mut span = OwnSpan {
             span_context: span_context.clone(),
-            data: decision.record.then(|| SpanData {
+            data: Some(SpanData {
                 span_context,
-                parent_span_id: decision.parent.span_id(),
-                parent_span_is_remote: decision.parent.is_valid() && decision.parent.is_remote(),
-                span_kind: kind,
-                name,
+                parent_span_id: decision.parent_span_id,
+                parent_span_is_remote: decision.parent_is_remote,
+                span_kind: builder.span_kind.unwrap_or(SpanKind::Internal),
+                name: builder.name,
                 start_time,
                 end_time: start_time,
                 attributes,
@@ -289,6 +307,14 @@ impl OwnTracer {
             }),
             recorder: Arc::clone(&self.recorder),
         };
+        for event in builder.events.unwrap_or_default() {
+            opentelemetry::trace::Span::add_event_with_timestamp(
+                &mut span,
+                event.name,
+                event.timestamp,
+                event.attributes,
+            );
+        }
         if let Some(baggage) = &self.recorder.baggage {
             baggage.copy_onto(&mut span, parent);
         }
@@ -299,7 +325,7 @@ impl OwnTracer {
 /// One of tracewire's own spans: the record the processors will get, kept
 /// in the context while the operation runs; see the module docs.
 #[derive(Debug)]
-pub struct OwnSpan {
+pub(crate) struct OwnSpan {
     span_context: SpanContext,
     /// `None` when not recorded, or once ended. Not boxed: the context
     /// boxes the whole span anyway.
@@ -401,5 +427,59 @@ impl Drop for OwnSpan {
         if self.data.is_some() {
             opentelemetry::trace::Span::end(self);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use opentelemetry::trace::{SpanBuilder, TraceContextExt as _};
+
+    use super::*;
+
+    /// Counts the spans it is handed.
+    #[derive(Debug, Default)]
+    struct Count(AtomicUsize);
+
+    impl SpanProcessor for Count {
+        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
+        fn on_end(&self, _: SpanData) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    /// Spans ended once the provider shuts down go to no processor (the
+    /// SDK's spans check the provider the same way), and none is recorded.
+    #[test]
+    fn nothing_is_delivered_after_shutdown() {
+        let count = Arc::new(Count::default());
+        let recorder = Arc::new(SpanRecorder::new(
+            crate::config::SamplerConfig::AlwaysOn,
+            SpanLimits::default(),
+            vec![SharedProcessor(count.clone())],
+            None,
+        ));
+        let tracer = OwnTracer::new(Arc::clone(&recorder), "test");
+        let start = || tracer.start_in(&Context::new(), || SpanBuilder::from_name("op"));
+
+        let (before, recorded) = start();
+        assert!(recorded);
+        let (ended_late, _) = start();
+        before.span().end();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "delivered while running");
+
+        recorder.shut_down();
+        ended_late.span().end();
+        let (after, recorded) = start();
+        after.span().end();
+        assert!(!recorded, "no span is recorded after shutdown");
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "nothing after shutdown");
     }
 }

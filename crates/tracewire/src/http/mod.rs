@@ -6,7 +6,7 @@ pub mod attr;
 mod capture;
 pub mod env;
 mod instruments;
-mod intern;
+pub(crate) mod intern;
 mod method;
 pub mod metric;
 mod redact;
@@ -98,11 +98,6 @@ pub fn server_span_name(
         None => std::borrow::Cow::Borrowed(method.span_prefix()),
         Some(route) => intern::intern_pair(method.span_prefix(), route),
     }
-}
-
-/// `s` interned (see `instrumentation::intern`).
-pub(crate) fn intern_str(s: &str) -> std::borrow::Cow<'static, str> {
-    intern::intern(s)
 }
 
 /// The interned entry for a route template: the template and its span

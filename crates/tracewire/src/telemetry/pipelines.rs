@@ -38,16 +38,12 @@ struct Processors {
 }
 
 impl Processors {
-    fn add(&mut self, mut processor: impl opentelemetry_sdk::trace::SpanProcessor + 'static) {
-        // Set now: once shared, the processor is behind an `Arc`.
-        processor.set_resource(&self.resource);
-        self.shared
-            .push(crate::own_spans::SharedProcessor(std::sync::Arc::new(
-                processor,
-            )));
+    fn add(&mut self, processor: impl opentelemetry_sdk::trace::SpanProcessor + 'static) {
+        self.add_boxed(Box::new(processor));
     }
 
     fn add_boxed(&mut self, mut processor: Box<dyn opentelemetry_sdk::trace::SpanProcessor>) {
+        // Set now: once shared, the processor is behind an `Arc`.
         processor.set_resource(&self.resource);
         self.shared
             .push(crate::own_spans::SharedProcessor(std::sync::Arc::from(
