@@ -8,7 +8,7 @@ use tracewire::otel_sdk::trace::SdkTracer;
 use crate::durations::DurationHandles;
 use crate::service::ServerTelemetry;
 use crate::settings::{SCOPE, Settings};
-use tracewire::instrumentation::RecentValue;
+use tracewire::http::ServerStrings;
 
 /// Paths excluded by default: probes and the metrics endpoint itself.
 pub const DEFAULT_EXCLUDED_PATHS: &[&str] =
@@ -63,8 +63,7 @@ impl ServerTelemetryLayer {
                 sampling_hint: SamplingHint::active(),
                 instruments: ServerInstruments::new(&meter),
                 durations: DurationHandles::default(),
-                server_addresses: RecentValue::default(),
-                user_agents: RecentValue::default(),
+                strings: ServerStrings::default(),
                 excluded: DEFAULT_EXCLUDED_PATHS
                     .iter()
                     .map(|p| (*p).to_owned())
@@ -97,8 +96,7 @@ impl ServerTelemetryLayer {
                     sampling_hint: s.sampling_hint,
                     instruments: s.instruments.clone(),
                     durations: DurationHandles::default(),
-                    server_addresses: RecentValue::default(),
-                    user_agents: RecentValue::default(),
+                    strings: ServerStrings::default(),
                     excluded: s.excluded.clone(),
                     request_headers: s.request_headers.clone(),
                     response_headers: s.response_headers.clone(),

@@ -2,11 +2,10 @@
 //! that builds it, the service and each request, and depending on none of
 //! them.
 
-use tracewire::http::{HeaderCapture, SamplingHint, ServerInstruments};
+use tracewire::http::{HeaderCapture, SamplingHint, ServerInstruments, ServerStrings};
 use tracewire::otel_sdk::trace::SdkTracer;
 
 use crate::durations::DurationHandles;
-use tracewire::instrumentation::RecentValue;
 
 /// Instrumentation scope of the server spans and metrics.
 pub(crate) const SCOPE: &str = "tracewire-axum";
@@ -20,8 +19,7 @@ pub(crate) struct Settings {
     pub(crate) sampling_hint: SamplingHint,
     pub(crate) instruments: ServerInstruments,
     pub(crate) durations: DurationHandles,
-    pub(crate) server_addresses: RecentValue,
-    pub(crate) user_agents: RecentValue,
+    pub(crate) strings: ServerStrings,
     pub(crate) excluded: Vec<String>,
     pub(crate) request_headers: HeaderCapture,
     pub(crate) response_headers: HeaderCapture,

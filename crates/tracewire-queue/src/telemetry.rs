@@ -312,10 +312,7 @@ impl Instruments {
         if let Some(kind) = error_type {
             op.fail(kind, "");
         }
-        {
-            let _current = op.is_recording().then(|| op.context().clone().attach());
-            self.sent.add(1, op.attributes());
-        }
+        self.sent.add_in(op.exemplar_context(), 1, op.attributes());
         op.finish(Some(&self.operation_duration));
     }
 
@@ -339,13 +336,11 @@ impl Instruments {
         if let Some((kind, description)) = failure {
             op.fail(kind, description);
         }
-        {
-            let _current = op.is_recording().then(|| op.context().clone().attach());
-            self.consumed.add(1, op.attributes());
-            let mut with_outcome = op.attributes().to_vec();
-            with_outcome.push(KeyValue::new(attr::OUTCOME, outcome));
-            self.processed.add(1, &with_outcome);
-        }
+        let exemplar = op.exemplar_context();
+        self.consumed.add_in(exemplar, 1, op.attributes());
+        let mut with_outcome = op.attributes().to_vec();
+        with_outcome.push(KeyValue::new(attr::OUTCOME, outcome));
+        self.processed.add_in(exemplar, 1, &with_outcome);
         op.finish(Some(&self.process_duration));
     }
 

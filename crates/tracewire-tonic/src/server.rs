@@ -23,31 +23,7 @@ struct Settings {
     duration: Arc<CallDuration>,
     recognized: Arc<Recognized>,
     excluded: Vec<String>,
-    addresses: AddressText,
-}
-
-/// The text of the addresses a server sees over and over (its own, its
-/// clients'), kept so that each call shares one string instead of
-/// formatting and allocating it (bounded: past the bound, formatted per call).
-#[derive(Debug, Default)]
-struct AddressText(std::sync::RwLock<std::collections::HashMap<std::net::IpAddr, StringValue>>);
-
-impl AddressText {
-    const MAX: usize = 256;
-
-    fn of(&self, ip: std::net::IpAddr) -> StringValue {
-        if let Some(found) = self.0.read().ok().and_then(|m| m.get(&ip).cloned()) {
-            return found;
-        }
-        let text: std::sync::Arc<str> = ip.to_string().into();
-        let value = StringValue::from(text);
-        if let Ok(mut map) = self.0.write() {
-            if map.len() < Self::MAX {
-                map.insert(ip, value.clone());
-            }
-        }
-        value
-    }
+    addresses: tracewire::instrumentation::AddressText,
 }
 
 /// The server layer: add it to `tonic::transport::Server::builder()` (or use
@@ -85,7 +61,7 @@ impl ServerTelemetryLayer {
                 duration: CallDuration::of(Side::Server, &tw::global_meter(SCOPE)),
                 recognized: Arc::new(Recognized::answered()),
                 excluded: default_excluded(),
-                addresses: AddressText::default(),
+                addresses: tracewire::instrumentation::AddressText::default(),
             }),
         }
     }
@@ -97,7 +73,7 @@ impl ServerTelemetryLayer {
             duration: s.duration.clone(),
             recognized: s.recognized.clone(),
             excluded: s.excluded.clone(),
-            addresses: AddressText::default(),
+            addresses: tracewire::instrumentation::AddressText::default(),
         };
         change(&mut settings);
         Self {

@@ -79,7 +79,7 @@ pub use crate::metrics::{
 };
 pub use crate::own_spans::{OwnTracer, own_tracer};
 pub use crate::propagation::{HeaderExtractor, HeaderInjector, extract_from, inject_into};
-pub use crate::recent::RecentValue;
+pub use crate::recent::{AddressText, RecentValue};
 pub use crate::sdk_tracer;
 pub use crate::{db, http};
 
@@ -325,6 +325,15 @@ impl<A: AttributeList> Operation<A> {
         &self.cx
     }
 
+    /// The context whose span the operation's measurements link to as
+    /// exemplars: ours when it is recorded, else `None` — whatever is
+    /// current, as for any measurement (an unrecorded span's ids lead
+    /// nowhere). For the `*_in` methods of [`crate::metrics`], which take it
+    /// instead of the operation's context being made current.
+    pub fn exemplar_context(&self) -> Option<&Context> {
+        self.recording.then_some(&self.cx)
+    }
+
     /// Whether the span records (attributes set on one that does not are
     /// work thrown away).
     pub fn is_recording(&self) -> bool {
@@ -420,12 +429,14 @@ impl<A: AttributeList> Operation<A> {
             return;
         }
         let elapsed = self.start.elapsed();
-        {
-            // Only a recorded span can be an exemplar: no attach otherwise.
-            let _current = self.recording.then(|| self.cx.clone().attach());
-            let attributes = self.attributes.as_ref();
-            bound.record(duration, key, elapsed.as_secs_f64(), || attributes.to_vec());
-        }
+        let attributes = self.attributes.as_ref();
+        bound.record_in(
+            self.exemplar_context(),
+            duration,
+            key,
+            elapsed.as_secs_f64(),
+            || attributes.to_vec(),
+        );
         self.finish_with(None, elapsed, None);
     }
 
@@ -454,9 +465,11 @@ impl<A: AttributeList> Operation<A> {
         }
         self.finished = true;
         if let Some(histogram) = duration {
-            // Only a recorded span can be an exemplar: no attach otherwise.
-            let _current = self.recording.then(|| self.cx.clone().attach());
-            histogram.record(elapsed.as_secs_f64(), self.attributes.as_ref());
+            histogram.record_in(
+                self.exemplar_context(),
+                elapsed.as_secs_f64(),
+                self.attributes.as_ref(),
+            );
         }
         if self.spanned {
             match end {

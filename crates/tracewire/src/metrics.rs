@@ -58,18 +58,30 @@ pub(crate) fn set_exemplar_filter(filter: ExemplarFilter) {
 
 /// The span a measurement taken now would link to, if the filter allows one.
 fn exemplar_span() -> Option<(TraceId, SpanId)> {
-    let filter = FILTER.load(Ordering::Relaxed);
-    if filter == 2 {
+    if FILTER.load(Ordering::Relaxed) == 2 {
         return None;
     }
-    Context::map_current(|cx| {
-        if !cx.has_active_span() {
-            return None;
-        }
-        let span = cx.span();
-        let sc = span.span_context();
-        (sc.is_valid() && (filter == 1 || sc.is_sampled())).then(|| (sc.trace_id(), sc.span_id()))
-    })
+    Context::map_current(exemplar_span_in)
+}
+
+/// The span a measurement in `cx` (the current context when `None`) would
+/// link to, if the filter allows one.
+fn exemplar_span_of(cx: Option<&Context>) -> Option<(TraceId, SpanId)> {
+    match cx {
+        Some(cx) => exemplar_span_in(cx),
+        None => exemplar_span(),
+    }
+}
+
+/// The span in `cx` a measurement would link to, if the filter allows one.
+fn exemplar_span_in(cx: &Context) -> Option<(TraceId, SpanId)> {
+    let filter = FILTER.load(Ordering::Relaxed);
+    if filter == 2 || !cx.has_active_span() {
+        return None;
+    }
+    let span = cx.span();
+    let sc = span.span_context();
+    (sc.is_valid() && (filter == 1 || sc.is_sampled())).then(|| (sc.trace_id(), sc.span_id()))
 }
 
 /// One remembered measurement.
@@ -234,8 +246,21 @@ pub struct Histogram {
 impl Histogram {
     /// Records `value`; inside a sampled span it becomes the bucket's exemplar.
     pub fn record(&self, value: f64, attributes: &[KeyValue]) {
+        self.record_linked(value, attributes, exemplar_span());
+    }
+
+    /// Like [`record`](Self::record) for an operation whose context is at
+    /// hand: inside a sampled span of `cx` it becomes the bucket's exemplar,
+    /// without making `cx` current (an attach and a detach per record).
+    /// `None` is the current context (see
+    /// [`Operation::exemplar_context`](crate::instrumentation::Operation::exemplar_context)).
+    pub fn record_in(&self, cx: Option<&Context>, value: f64, attributes: &[KeyValue]) {
+        self.record_linked(value, attributes, exemplar_span_of(cx));
+    }
+
+    fn record_linked(&self, value: f64, attributes: &[KeyValue], span: Option<(TraceId, SpanId)>) {
         self.inner.record(value, attributes);
-        if let Some(span) = exemplar_span() {
+        if let Some(span) = span {
             self.exemplars.offer(value, attributes, span);
         }
     }
@@ -265,8 +290,18 @@ pub struct BoundHistogram {
 impl BoundHistogram {
     /// Records `value`; inside a sampled span it becomes the bucket's exemplar.
     pub fn record(&self, value: f64) {
+        self.record_linked(value, exemplar_span());
+    }
+
+    /// Like [`record`](Self::record), the exemplar taken from `cx` (see
+    /// [`Histogram::record_in`]).
+    pub fn record_in(&self, cx: Option<&Context>, value: f64) {
+        self.record_linked(value, exemplar_span_of(cx));
+    }
+
+    fn record_linked(&self, value: f64, span: Option<(TraceId, SpanId)>) {
         self.inner.record(value);
-        if let Some(span) = exemplar_span() {
+        if let Some(span) = span {
             self.exemplars.offer_keyed(value, self.fingerprint, span);
         }
     }
@@ -294,7 +329,8 @@ impl<K: std::hash::Hash + Eq> BoundHistograms<K> {
     pub const MAX_HANDLES: usize = 4096;
 
     /// Records `value` for `key`, binding a handle with `attributes()` the
-    /// first time; unbound when `key` is `None` or the cache is full.
+    /// first time; unbound when `key` is `None` or the cache is full. The
+    /// exemplar, if any, is the current context's span.
     pub fn record<A: AsRef<[KeyValue]>>(
         &self,
         histogram: &Histogram,
@@ -302,14 +338,38 @@ impl<K: std::hash::Hash + Eq> BoundHistograms<K> {
         value: f64,
         attributes: impl FnOnce() -> A,
     ) {
+        self.record_linked(histogram, key, value, attributes, exemplar_span());
+    }
+
+    /// Like [`record`](Self::record), the exemplar taken from `cx` (see
+    /// [`Histogram::record_in`]).
+    pub fn record_in<A: AsRef<[KeyValue]>>(
+        &self,
+        cx: Option<&Context>,
+        histogram: &Histogram,
+        key: Option<K>,
+        value: f64,
+        attributes: impl FnOnce() -> A,
+    ) {
+        self.record_linked(histogram, key, value, attributes, exemplar_span_of(cx));
+    }
+
+    fn record_linked<A: AsRef<[KeyValue]>>(
+        &self,
+        histogram: &Histogram,
+        key: Option<K>,
+        value: f64,
+        attributes: impl FnOnce() -> A,
+        span: Option<(TraceId, SpanId)>,
+    ) {
         let Some(key) = key else {
-            histogram.record(value, attributes().as_ref());
+            histogram.record_linked(value, attributes().as_ref(), span);
             return;
         };
         // Recorded under the read lock: no handle clone (two atomic operations).
         if let Ok(handles) = self.handles.read() {
             if let Some(handle) = handles.get(&key) {
-                handle.record(value);
+                handle.record_linked(value, span);
                 return;
             }
         }
@@ -319,9 +379,9 @@ impl<K: std::hash::Hash + Eq> BoundHistograms<K> {
                 handles
                     .entry(key)
                     .or_insert_with(|| histogram.bind(attributes.as_ref()))
-                    .record(value);
+                    .record_linked(value, span);
             }
-            _ => histogram.record(value, attributes.as_ref()),
+            _ => histogram.record_linked(value, attributes.as_ref(), span),
         }
     }
 }
@@ -336,8 +396,18 @@ pub struct Counter {
 impl Counter {
     /// Adds `value`; inside a sampled span it becomes the series' exemplar.
     pub fn add(&self, value: u64, attributes: &[KeyValue]) {
+        self.add_linked(value, attributes, exemplar_span());
+    }
+
+    /// Like [`add`](Self::add), the exemplar taken from `cx` (see
+    /// [`Histogram::record_in`]).
+    pub fn add_in(&self, cx: Option<&Context>, value: u64, attributes: &[KeyValue]) {
+        self.add_linked(value, attributes, exemplar_span_of(cx));
+    }
+
+    fn add_linked(&self, value: u64, attributes: &[KeyValue], span: Option<(TraceId, SpanId)>) {
         self.inner.add(value, attributes);
-        if let Some(span) = exemplar_span() {
+        if let Some(span) = span {
             self.exemplars.offer(value as f64, attributes, span);
         }
     }

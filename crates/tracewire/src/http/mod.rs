@@ -20,8 +20,8 @@ pub use method::KnownMethod;
 pub use redact::{REDACTED, SENSITIVE_QUERY_KEYS, redact_query, redact_url};
 pub use sampling::SamplingHint;
 pub use server::{
-    ServerRequest, ServerRequestHeaders, forwarded_param, request_attributes, request_scheme,
-    split_host,
+    ServerRequest, ServerRequestHeaders, ServerStrings, forwarded_param, request_attributes,
+    request_scheme, split_host,
 };
 
 /// `network.protocol.version` for an `http::Version`.

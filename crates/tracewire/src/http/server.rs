@@ -6,6 +6,18 @@
 use opentelemetry::{KeyValue, StringValue};
 
 use super::{KnownMethod, attr, redact_query};
+use crate::recent::{AddressText, RecentValue};
+
+/// The strings a server's requests repeat — the `Host` it is reached by, its
+/// few callers' user agents, the IP addresses of its peers —, kept by the
+/// server integration and shared by [`request_attributes`] instead of being
+/// copied into every span.
+#[derive(Debug, Default)]
+pub struct ServerStrings {
+    server_addresses: RecentValue,
+    user_agents: RecentValue,
+    ip_addresses: AddressText,
+}
 
 /// The request headers the attributes come from, found in one pass over the
 /// headers rather than one hash lookup per name.
@@ -137,11 +149,11 @@ pub struct ServerRequest<'a> {
 /// `share` turns a server address or a user agent into a value (a server
 /// that sees the same few of them may keep one copy). The vector has room for
 /// the response's attributes too, so adding them does not reallocate.
+#[inline] // once per sampled request: inlined into the integration, as when it was generic
 pub fn request_attributes(
     request: ServerRequest<'_>,
     seen: &ServerRequestHeaders<'_>,
-    share_server_address: impl FnOnce(&str) -> StringValue,
-    share_user_agent: impl FnOnce(&str) -> StringValue,
+    strings: &ServerStrings,
 ) -> Vec<KeyValue> {
     let mut a = Vec::with_capacity(16);
     a.push(KeyValue::new(
@@ -178,7 +190,7 @@ pub fn request_attributes(
         let (host, port) = split_host(host);
         a.push(KeyValue::new(
             attr::SERVER_ADDRESS,
-            share_server_address(host),
+            strings.server_addresses.get(host),
         ));
         if let Some(port) = port {
             a.push(KeyValue::new(attr::SERVER_PORT, i64::from(port)));
@@ -197,13 +209,16 @@ pub fn request_attributes(
             attr::CLIENT_ADDRESS,
             split_host(client).0.to_owned(),
         )),
-        (None, Some(peer)) => a.push(KeyValue::new(attr::CLIENT_ADDRESS, peer.ip().to_string())),
+        (None, Some(peer)) => a.push(KeyValue::new(
+            attr::CLIENT_ADDRESS,
+            strings.ip_addresses.of(peer.ip()),
+        )),
         (None, None) => {}
     }
     if let Some(peer) = request.peer {
         a.push(KeyValue::new(
             attr::NETWORK_PEER_ADDRESS,
-            peer.ip().to_string(),
+            strings.ip_addresses.of(peer.ip()),
         ));
         a.push(KeyValue::new(
             attr::NETWORK_PEER_PORT,
@@ -213,7 +228,7 @@ pub fn request_attributes(
     if let Some(agent) = seen.user_agent {
         a.push(KeyValue::new(
             attr::USER_AGENT_ORIGINAL,
-            share_user_agent(agent),
+            strings.user_agents.get(agent),
         ));
     }
     a
@@ -245,12 +260,7 @@ mod tests {
             authority: None,
             peer: Some("10.0.0.2:41000".parse().unwrap()),
         };
-        let attributes = request_attributes(
-            request,
-            &seen,
-            |h| StringValue::from(h.to_owned()),
-            |u| StringValue::from(u.to_owned()),
-        );
+        let attributes = request_attributes(request, &seen, &ServerStrings::default());
         let get = |key: &str| {
             attributes
                 .iter()
