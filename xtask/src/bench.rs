@@ -27,7 +27,14 @@ const STACKS: &[(&str, &str)] = &[
         "tracewire-browser",
         "tracewire, 100% sampled, batch → discard, trace browser on",
     ),
-    ("tracewire-metrics", "tracewire, metrics only"),
+    (
+        "tracewire-metrics",
+        "tracewire layer, metrics only, SDK tracer set up by hand (no `init`)",
+    ),
+    (
+        "tracewire-metrics-init",
+        "tracewire, metrics only through `init` (OTEL_TRACES_EXPORTER=none, OTEL_TRACES_SAMPLER=always_off)",
+    ),
     (
         "tracewire-no-exporter",
         "tracewire, default init with no trace exporter (OTEL_TRACES_EXPORTER=none)",

@@ -131,6 +131,20 @@ fn stack(name: &str) -> (Router, Keep) {
             let telemetry = tracewire::TelemetryBuilder::from_config(config).shutdown_timeout(DRAIN).init();
             (route().layer(tracewire_axum::ServerTelemetryLayer::new()), Keep::Telemetry(telemetry))
         }
+        "tracewire-metrics-init" => {
+            // Metrics only as a user sets it up: `init` with
+            // OTEL_TRACES_EXPORTER=none and OTEL_TRACES_SAMPLER=always_off
+            // (spans decided, never built; ids still minted for propagation).
+            let telemetry = tracewire::TelemetryBuilder::from_config(tracewire::Config::from_lookup(|k| match k {
+                "OTEL_TRACES_EXPORTER" | "OTEL_LOGS_EXPORTER" => Some("none".into()),
+                "OTEL_TRACES_SAMPLER" => Some("always_off".into()),
+                "TRACEWIRE_LOG_FORMAT" => Some("off".into()),
+                _ => None,
+            }))
+            .shutdown_timeout(DRAIN)
+            .init();
+            (route().layer(tracewire_axum::ServerTelemetryLayer::new()), Keep::Telemetry(telemetry))
+        }
         "tracewire-metrics" => {
             let mp = meter_provider();
             let tp = provider(Sampler::AlwaysOn);

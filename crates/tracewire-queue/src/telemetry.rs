@@ -306,8 +306,8 @@ impl Instruments {
     }
 
     /// Ends the producer operation: a failed send puts `error_type` on the
-    /// span and the metrics; the send is counted and timed under the span's
-    /// context (so a sampled span becomes the exemplar).
+    /// span and the metrics; the send is counted and timed linked to the
+    /// span (so a sampled span becomes the exemplar).
     pub(crate) fn finish_send(&self, mut op: Operation, error_type: Option<String>) {
         if let Some(kind) = error_type {
             op.fail(kind, "");
@@ -326,7 +326,7 @@ impl Instruments {
     /// Ends a `process` operation: the processing duration and the consumed
     /// message (with `error.type` when `failure` — the handler's
     /// (`error.type`, description) — says it failed), and the message's
-    /// `outcome`, all under the span's context.
+    /// `outcome`, each linked to the span as its exemplar.
     pub(crate) fn finish_process(
         &self,
         mut op: Operation,

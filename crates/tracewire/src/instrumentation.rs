@@ -14,7 +14,7 @@
 //!   nothing is boxed);
 //! - on failure, puts `error.type` on the span and on the metric, and sets
 //!   status Error with the description given;
-//! - records the duration under the span's context, so a sampled span becomes
+//! - records the duration linked to the span, so a sampled span becomes
 //!   the exemplar of its bucket, then ends the span; finishing twice, or
 //!   dropping after finishing, does nothing more.
 //!
