@@ -9,9 +9,10 @@
 //! itself, once, and the bytes are written in one pass into one buffer. The
 //! output decodes to the same message as the generic path (see the tests).
 
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::{SpanId, SpanKind, Status};
+use opentelemetry::trace::{SpanId, SpanKind, Status, TraceState};
 use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
@@ -32,7 +33,7 @@ pub(crate) fn encode_export_request(resource: &Resource, spans: &[SpanData]) -> 
     for (index, span) in spans.iter().enumerate() {
         match scopes
             .iter_mut()
-            .find(|(scope, _)| **scope == span.instrumentation_scope)
+            .find(|(scope, _)| same_scope(scope, &span.instrumentation_scope))
         {
             Some((_, members)) => members.push(index),
             None => scopes.push((&span.instrumentation_scope, vec![index])),
@@ -173,6 +174,46 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Whether two spans' scopes are the same one. The spans of a batch share a
+/// handful of scopes whose strings are mostly the same `'static` ones: equal
+/// addresses settle it without comparing the bytes.
+fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
+    fn same(a: &str, b: &str) -> bool {
+        (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+    }
+    fn same_option(a: Option<&str>, b: Option<&str>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => same(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+    same(a.name(), b.name())
+        && same_option(a.version(), b.version())
+        && same_option(a.schema_url(), b.schema_url())
+        && a.attributes().eq(b.attributes())
+}
+
+/// A `tracestate` header value; most spans have none, and
+/// `TraceState::header` builds a `String` even then.
+fn trace_state_header(state: &TraceState) -> Cow<'static, str> {
+    if *state == TraceState::NONE {
+        Cow::Borrowed("")
+    } else {
+        Cow::Owned(state.header())
+    }
+}
+
+/// The length of a timestamp field: `nanos` is 0 (absent) exactly when
+/// the time is not after the epoch — no conversion needed to size it.
+fn time_field_len(field: u32, time: SystemTime) -> usize {
+    if time > UNIX_EPOCH {
+        tag_len(field) + 8
+    } else {
+        0
+    }
+}
+
 fn nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
@@ -240,10 +281,6 @@ fn varint_field_len(field: u32, value: u64) -> usize {
     } else {
         tag_len(field) + varint_len(value)
     }
-}
-
-fn fixed64_field_len(field: u32, value: u64) -> usize {
-    if value == 0 { 0 } else { tag_len(field) + 8 }
 }
 
 fn fixed32_field_len(field: u32, value: u32) -> usize {
@@ -338,7 +375,7 @@ fn span_len(span: &SpanData, lengths: &mut Vec<usize>) -> usize {
         // The event's own length comes first in the writer's order.
         let slot = lengths.len();
         lengths.push(0);
-        let len = fixed64_field_len(1, nanos(event.timestamp))
+        let len = time_field_len(1, event.timestamp)
             + string_field_len(2, &event.name)
             + attributes_len(3, &event.attributes, lengths)
             + varint_field_len(4, u64::from(event.dropped_attributes_count));
@@ -352,7 +389,7 @@ fn span_len(span: &SpanData, lengths: &mut Vec<usize>) -> usize {
         lengths.push(0);
         let len = bytes_field_len(1, 16)
             + bytes_field_len(2, 8)
-            + string_field_len(3, &lcx.trace_state().header())
+            + string_field_len(3, &trace_state_header(lcx.trace_state()))
             + attributes_len(4, &link.attributes, lengths)
             + varint_field_len(5, u64::from(link.dropped_attributes_count))
             + fixed32_field_len(6, span_flags(lcx.trace_flags().to_u8(), lcx.is_remote()));
@@ -361,7 +398,7 @@ fn span_len(span: &SpanData, lengths: &mut Vec<usize>) -> usize {
     }
     bytes_field_len(1, 16)
         + bytes_field_len(2, 8)
-        + string_field_len(3, &cx.trace_state().header())
+        + string_field_len(3, &trace_state_header(cx.trace_state()))
         + bytes_field_len(4, parent)
         + fixed32_field_len(
             16,
@@ -369,8 +406,8 @@ fn span_len(span: &SpanData, lengths: &mut Vec<usize>) -> usize {
         )
         + string_field_len(5, &span.name)
         + varint_field_len(6, span_kind(&span.span_kind))
-        + fixed64_field_len(7, nanos(span.start_time))
-        + fixed64_field_len(8, nanos(span.end_time))
+        + time_field_len(7, span.start_time)
+        + time_field_len(8, span.end_time)
         + attributes
         + varint_field_len(10, u64::from(span.dropped_attributes_count))
         + events
@@ -527,7 +564,7 @@ impl Writer<'_> {
         let cx = &span.span_context;
         self.bytes_field(1, &cx.trace_id().to_bytes());
         self.bytes_field(2, &cx.span_id().to_bytes());
-        self.string_field(3, &cx.trace_state().header());
+        self.string_field(3, &trace_state_header(cx.trace_state()));
         if span.parent_span_id != SpanId::INVALID {
             self.bytes_field(4, &span.parent_span_id.to_bytes());
         }
@@ -548,7 +585,7 @@ impl Writer<'_> {
         self.varint_field(12, u64::from(span.events.dropped_count));
         for link in &span.links.links {
             let lcx = &link.span_context;
-            let trace_state = lcx.trace_state().header();
+            let trace_state = trace_state_header(lcx.trace_state());
             let flags = span_flags(lcx.trace_flags().to_u8(), lcx.is_remote());
             let len = self.next_length();
             self.message_header(13, len);
@@ -760,7 +797,26 @@ mod tests {
             Status::Unset,
             &axum,
         );
-        (resource, vec![server, root, consumer, client, producer])
+        // The same name in another string, another version: another scope
+        // (sized and written apart from `axum`'s spans).
+        let newer = InstrumentationScope::builder(String::from("tracewire-axum"))
+            .with_version("0.2.0")
+            .with_schema_url("https://opentelemetry.io/schemas/1.44.0")
+            .with_attributes([KeyValue::new("scope.attr", "v")])
+            .build();
+        let mut later = span(
+            context(11, 12, 1, false, ""),
+            0,
+            false,
+            SpanKind::Server,
+            Status::Unset,
+            &newer,
+        );
+        later.attributes = vec![KeyValue::new("http.route", "/v2")];
+        (
+            resource,
+            vec![server, root, consumer, later, client, producer],
+        )
     }
 
     /// What opentelemetry-proto's transform and prost produce for the batch.
