@@ -14,8 +14,23 @@ async fn connect(
     t: &TestTelemetry,
     test: &str,
 ) -> Option<TracedConnection<redis::aio::MultiplexedConnection>> {
+    connect_to(t, test, None).await
+}
+
+/// Like `connect`, to database `database` instead of the URL's.
+async fn connect_to(
+    t: &TestTelemetry,
+    test: &str,
+    database: Option<i64>,
+) -> Option<TracedConnection<redis::aio::MultiplexedConnection>> {
+    use redis::IntoConnectionInfo as _;
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut info = url.as_str().into_connection_info().unwrap();
+    if let Some(database) = database {
+        let settings = info.redis_settings().clone().set_db(database);
+        info = info.set_redis_settings(settings);
+    }
+    let client = redis::Client::open(info).unwrap();
     match client.get_multiplexed_async_connection().await {
         Ok(connection) => Some(TracedConnection::with(
             connection,
@@ -211,10 +226,20 @@ async fn blocking_commands_stay_out_of_the_duration_histogram() {
 /// recorded through a bound handle per (command, database) for successes,
 /// unbound for a failure, which adds its code — and counted once per call,
 /// with the sampled span as the exemplar.
+///
+/// In a database of its own (11): exemplars are kept per series for the whole
+/// process, and the other tests here, running at the same time, send the
+/// same commands to the same server — in database 0 their spans would
+/// replace this test's exemplars (a failure that depended on the timing).
 #[tokio::test]
 async fn durations_are_counted_per_command_with_exemplars() {
     let t = TestTelemetry::start();
-    let Some(mut redis) = connect(&t, "durations_are_counted_per_command_with_exemplars").await
+    let Some(mut redis) = connect_to(
+        &t,
+        "durations_are_counted_per_command_with_exemplars",
+        Some(11),
+    )
+    .await
     else {
         return;
     };
@@ -242,7 +267,7 @@ async fn durations_are_counted_per_command_with_exemplars() {
             .collect();
         assert_eq!(matching.len(), 1, "{command} {error:?}: {metrics}");
         let line = matching[0];
-        for label in ["db_system_name=\"redis\"", "db_namespace=\"0\""] {
+        for label in ["db_system_name=\"redis\"", "db_namespace=\"11\""] {
             assert!(line.contains(label), "{label} in {line}");
         }
         line.rsplit(' ').next().unwrap().to_owned()
