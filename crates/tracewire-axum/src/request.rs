@@ -341,7 +341,7 @@ impl InFlight {
             scheme: u8::from(self.https),
             status: self.status.unwrap_or(0),
             error: self.error_key(),
-            version: protocol_version_key(self.version()),
+            version: protocol_version_key(self.version),
         });
         // Our span, when recorded, is the exemplar (without making it current).
         let exemplar = self.op.exemplar_context();

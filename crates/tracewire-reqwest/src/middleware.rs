@@ -148,9 +148,11 @@ impl Attempt<'_> {
     fn finish(
         &mut self,
         status: Option<u16>,
-        version: Option<&'static str>,
+        version: Option<http::Version>,
         error: Option<Cow<'static, str>>,
     ) {
+        let version_key = version.map_or(0, protocol_version_key);
+        let version = version.and_then(protocol_version);
         if let Some(status) = status {
             self.op.add_attribute(KeyValue::new(
                 attr::HTTP_RESPONSE_STATUS_CODE,
@@ -173,7 +175,7 @@ impl Attempt<'_> {
             port: self.port,
             method: self.method.index() as u8,
             status: status.unwrap_or(0),
-            version: protocol_version_key(version),
+            version: version_key,
             error,
         });
         if let Some(e) = error {
@@ -269,7 +271,7 @@ impl reqwest_middleware::Middleware for ClientTelemetry {
                         attempt.op.set_span_attribute(header);
                     }
                 }
-                attempt.finish(Some(status), protocol_version(response.version()), error);
+                attempt.finish(Some(status), Some(response.version()), error);
             }
             Err(e) => attempt.finish(None, None, Some(Cow::Borrowed(error_type(e)))),
         }

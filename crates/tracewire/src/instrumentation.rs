@@ -249,7 +249,7 @@ impl<A: AttributeList> Operation<A> {
             return Self::start_with(None, None, parent, attributes);
         };
         let name = name.into();
-        let (cx, recording) = tracer.start(parent, || {
+        let started = tracer.start(parent, || {
             let mut all: Vec<KeyValue> = Vec::with_capacity(attributes.as_ref().len() + 4);
             all.extend_from_slice(attributes.as_ref());
             span_attributes(&mut all);
@@ -257,6 +257,13 @@ impl<A: AttributeList> Operation<A> {
                 .with_kind(kind)
                 .with_attributes(all)
         });
+        Self::adopt_started(tracer, started, attributes)
+    }
+
+    /// The operation around what `tracer.start` returned: an unrecorded
+    /// span of the SDK's is in the context (and is ended); of ours, only
+    /// its ids are.
+    fn adopt_started(tracer: &Tracer, (cx, recording): (Context, bool), attributes: A) -> Self {
         Self::adopt(
             cx,
             recording || !tracer.decides_first(),
@@ -273,20 +280,17 @@ impl<A: AttributeList> Operation<A> {
         parent: &Context,
         attributes: A,
     ) -> Self {
-        let (cx, spanned, recording) = match (tracer, builder) {
+        match (tracer, builder) {
             (Some(tracer), Some(builder)) => {
-                let (cx, recording) = tracer.start(parent, || builder);
-                // An unrecorded span of the SDK's is in the context (and is
-                // ended); of ours, only its ids are.
-                (cx, recording || !tracer.decides_first(), recording)
+                Self::adopt_started(tracer, tracer.start(parent, || builder), attributes)
             }
-            _ => (
+            _ => Self::adopt(
                 context_without_span(parent, "", &SpanKind::Internal),
                 false,
                 false,
+                attributes,
             ),
-        };
-        Self::adopt(cx, spanned, recording, attributes)
+        }
     }
 
     /// An operation around a span the integration started itself (a server

@@ -56,20 +56,12 @@ pub(crate) fn set_exemplar_filter(filter: ExemplarFilter) {
     );
 }
 
-/// The span a measurement taken now would link to, if the filter allows one.
-fn exemplar_span() -> Option<(TraceId, SpanId)> {
-    if FILTER.load(Ordering::Relaxed) == 2 {
-        return None;
-    }
-    Context::map_current(exemplar_span_in)
-}
-
 /// The span a measurement in `cx` (the current context when `None`) would
 /// link to, if the filter allows one.
-fn exemplar_span_of(cx: Option<&Context>) -> Option<(TraceId, SpanId)> {
+fn exemplar_span(cx: Option<&Context>) -> Option<(TraceId, SpanId)> {
     match cx {
         Some(cx) => exemplar_span_in(cx),
-        None => exemplar_span(),
+        None => Context::map_current(exemplar_span_in),
     }
 }
 
@@ -246,7 +238,7 @@ pub struct Histogram {
 impl Histogram {
     /// Records `value`; inside a sampled span it becomes the bucket's exemplar.
     pub fn record(&self, value: f64, attributes: &[KeyValue]) {
-        self.record_linked(value, attributes, exemplar_span());
+        self.record_in(None, value, attributes);
     }
 
     /// Like [`record`](Self::record) for an operation whose context is at
@@ -255,12 +247,8 @@ impl Histogram {
     /// `None` is the current context (see
     /// [`Operation::exemplar_context`](crate::instrumentation::Operation::exemplar_context)).
     pub fn record_in(&self, cx: Option<&Context>, value: f64, attributes: &[KeyValue]) {
-        self.record_linked(value, attributes, exemplar_span_of(cx));
-    }
-
-    fn record_linked(&self, value: f64, attributes: &[KeyValue], span: Option<(TraceId, SpanId)>) {
         self.inner.record(value, attributes);
-        if let Some(span) = span {
+        if let Some(span) = exemplar_span(cx) {
             self.exemplars.offer(value, attributes, span);
         }
     }
@@ -290,18 +278,14 @@ pub struct BoundHistogram {
 impl BoundHistogram {
     /// Records `value`; inside a sampled span it becomes the bucket's exemplar.
     pub fn record(&self, value: f64) {
-        self.record_linked(value, exemplar_span());
+        self.record_in(None, value);
     }
 
     /// Like [`record`](Self::record), the exemplar taken from `cx` (see
     /// [`Histogram::record_in`]).
     pub fn record_in(&self, cx: Option<&Context>, value: f64) {
-        self.record_linked(value, exemplar_span_of(cx));
-    }
-
-    fn record_linked(&self, value: f64, span: Option<(TraceId, SpanId)>) {
         self.inner.record(value);
-        if let Some(span) = span {
+        if let Some(span) = exemplar_span(cx) {
             self.exemplars.offer_keyed(value, self.fingerprint, span);
         }
     }
@@ -338,7 +322,7 @@ impl<K: std::hash::Hash + Eq> BoundHistograms<K> {
         value: f64,
         attributes: impl FnOnce() -> A,
     ) {
-        self.record_linked(histogram, key, value, attributes, exemplar_span());
+        self.record_in(None, histogram, key, value, attributes);
     }
 
     /// Like [`record`](Self::record), the exemplar taken from `cx` (see
@@ -351,25 +335,14 @@ impl<K: std::hash::Hash + Eq> BoundHistograms<K> {
         value: f64,
         attributes: impl FnOnce() -> A,
     ) {
-        self.record_linked(histogram, key, value, attributes, exemplar_span_of(cx));
-    }
-
-    fn record_linked<A: AsRef<[KeyValue]>>(
-        &self,
-        histogram: &Histogram,
-        key: Option<K>,
-        value: f64,
-        attributes: impl FnOnce() -> A,
-        span: Option<(TraceId, SpanId)>,
-    ) {
         let Some(key) = key else {
-            histogram.record_linked(value, attributes().as_ref(), span);
+            histogram.record_in(cx, value, attributes().as_ref());
             return;
         };
         // Recorded under the read lock: no handle clone (two atomic operations).
         if let Ok(handles) = self.handles.read() {
             if let Some(handle) = handles.get(&key) {
-                handle.record_linked(value, span);
+                handle.record_in(cx, value);
                 return;
             }
         }
@@ -379,9 +352,9 @@ impl<K: std::hash::Hash + Eq> BoundHistograms<K> {
                 handles
                     .entry(key)
                     .or_insert_with(|| histogram.bind(attributes.as_ref()))
-                    .record_linked(value, span);
+                    .record_in(cx, value);
             }
-            _ => histogram.record_linked(value, attributes.as_ref(), span),
+            _ => histogram.record_in(cx, value, attributes.as_ref()),
         }
     }
 }
@@ -396,18 +369,14 @@ pub struct Counter {
 impl Counter {
     /// Adds `value`; inside a sampled span it becomes the series' exemplar.
     pub fn add(&self, value: u64, attributes: &[KeyValue]) {
-        self.add_linked(value, attributes, exemplar_span());
+        self.add_in(None, value, attributes);
     }
 
     /// Like [`add`](Self::add), the exemplar taken from `cx` (see
     /// [`Histogram::record_in`]).
     pub fn add_in(&self, cx: Option<&Context>, value: u64, attributes: &[KeyValue]) {
-        self.add_linked(value, attributes, exemplar_span_of(cx));
-    }
-
-    fn add_linked(&self, value: u64, attributes: &[KeyValue], span: Option<(TraceId, SpanId)>) {
         self.inner.add(value, attributes);
-        if let Some(span) = span {
+        if let Some(span) = exemplar_span(cx) {
             self.exemplars.offer(value as f64, attributes, span);
         }
     }

@@ -84,6 +84,19 @@ pub(crate) struct Decision {
     pub(crate) record: bool,
 }
 
+impl Decision {
+    /// No span: an invalid span context, not recorded (a suppressed
+    /// context, a provider shut down).
+    fn none() -> Self {
+        Self {
+            span_context: SpanContext::empty_context(),
+            parent_span_id: SpanId::INVALID,
+            parent_is_remote: false,
+            record: false,
+        }
+    }
+}
+
 impl Decider {
     pub(crate) fn new(sampler: crate::config::SamplerConfig) -> Self {
         Self {
@@ -100,12 +113,7 @@ impl Decider {
     /// context gets an invalid span context (no span), as from the SDK.
     pub(crate) fn decide(&self, parent: &Context) -> Decision {
         if parent.is_telemetry_suppressed() {
-            return Decision {
-                span_context: SpanContext::empty_context(),
-                parent_span_id: SpanId::INVALID,
-                parent_is_remote: false,
-                record: false,
-            };
+            return Decision::none();
         }
         let parent_span = parent.span();
         let parent_sc = parent_span.span_context();
@@ -245,12 +253,7 @@ impl OwnTracer {
     ) -> (Context, bool) {
         let recorder = &self.recorder;
         let decision = if recorder.shut_down.load(Ordering::Acquire) {
-            Decision {
-                span_context: SpanContext::empty_context(),
-                parent_span_id: SpanId::INVALID,
-                parent_is_remote: false,
-                record: false,
-            }
+            Decision::none()
         } else {
             recorder.decider.decide(parent)
         };

@@ -46,6 +46,17 @@ fn config() -> Config {
     config
 }
 
+/// `init` exporting to memory through an exporter added in code, on the SDK
+/// span path when `sdk_spans`.
+fn init_exporting(sdk_spans: bool) -> (tracewire::Telemetry, InMemorySpanExporter) {
+    let exported = InMemorySpanExporter::default();
+    let telemetry = TelemetryBuilder::from_config(config())
+        .with_span_exporter(exported.clone())
+        .sdk_spans(sdk_spans)
+        .init();
+    (telemetry, exported)
+}
+
 fn one_operation(scope: &'static str) {
     let tracer = Tracer::installed(scope);
     let mut op: Operation = Operation::start(
@@ -63,10 +74,7 @@ fn one_operation(scope: &'static str) {
 #[test]
 fn init_picks_the_span_path_the_processors_allow() {
     // An exporter added in code needs only finished spans: the own path.
-    let exported = InMemorySpanExporter::default();
-    let telemetry = TelemetryBuilder::from_config(config())
-        .with_span_exporter(exported.clone())
-        .init();
+    let (telemetry, exported) = init_exporting(false);
     assert!(own_tracer("kv").is_some(), "tracewire's own spans");
     assert!(matches!(Tracer::installed("kv"), Some(Tracer::Own(_))));
     one_operation("kv");
@@ -101,11 +109,7 @@ fn init_picks_the_span_path_the_processors_allow() {
     telemetry.shutdown();
 
     // Asked for explicitly.
-    let exported = InMemorySpanExporter::default();
-    let telemetry = TelemetryBuilder::from_config(config())
-        .with_span_exporter(exported.clone())
-        .sdk_spans(true)
-        .init();
+    let (telemetry, exported) = init_exporting(true);
     assert!(matches!(Tracer::installed("kv"), Some(Tracer::Sdk(_))));
     one_operation("kv");
     tracewire::flush();

@@ -38,15 +38,14 @@ pub fn protocol_version(version: http::Version) -> Option<&'static str> {
 
 /// A distinct small number per [`protocol_version`] value (0: none), for
 /// keys of bound metric handles.
-pub fn protocol_version_key(version: Option<&str>) -> u8 {
+pub fn protocol_version_key(version: http::Version) -> u8 {
     match version {
-        None => 0,
-        Some("0.9") => 1,
-        Some("1.0") => 2,
-        Some("1.1") => 3,
-        Some("2") => 4,
-        Some("3") => 5,
-        Some(_) => 6,
+        http::Version::HTTP_09 => 1,
+        http::Version::HTTP_10 => 2,
+        http::Version::HTTP_11 => 3,
+        http::Version::HTTP_2 => 4,
+        http::Version::HTTP_3 => 5,
+        _ => 0,
     }
 }
 

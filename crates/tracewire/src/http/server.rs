@@ -146,8 +146,8 @@ pub struct ServerRequest<'a> {
 /// and `.port` (from `Forwarded: host=`, `X-Forwarded-Host`, the authority,
 /// then `Host`), `client.address` (from `Forwarded: for=`, the first
 /// `X-Forwarded-For`, then the peer), `network.peer.*`, `user_agent.original`.
-/// `share` turns a server address or a user agent into a value (a server
-/// that sees the same few of them may keep one copy). The vector has room for
+/// `strings` shares the server address, user agent and peer address with
+/// earlier requests that had the same. The vector has room for
 /// the response's attributes too, so adding them does not reallocate.
 #[inline] // once per sampled request: inlined into the integration, as when it was generic
 pub fn request_attributes(
