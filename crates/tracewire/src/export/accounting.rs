@@ -1,10 +1,12 @@
 //! Bounded span queue with every drop counted, and attribute value limits.
 //!
-//! The SDK's batch processor drops spans silently when its queue is full.
-//! [`CountedSpanProcessor`] sits in front of it and keeps its own count of
-//! spans queued or being exported; at capacity it drops the span itself and
-//! counts it. [`CountedSpanExporter`] releases the count once an export ends
-//! and counts failed exports. Both feed the SDK self-observability metrics
+//! tracewire's span batch ([`super::batch::SpanBatch`]) and, for log
+//! records, [`CountedLogProcessor`] in front of the SDK's batch processor
+//! (which drops silently when its queue is full) keep their own count of
+//! items queued or being exported ([`QueueSlots`]); at capacity they drop the
+//! item themselves and count it. [`CountedSpanExporter`] and
+//! [`CountedLogExporter`] release the count once an export ends and count
+//! failed exports. Both feed the SDK self-observability metrics
 //! `otel.sdk.processor.span.processed` and `otel.sdk.exporter.span.exported`
 //! (with `error.type` on the failures), visible on `/metrics` as
 //! `otel_sdk_processor_span_processed_total` and
@@ -17,11 +19,11 @@ use std::time::Duration;
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry::metrics::{Counter, Meter, ObservableCounter};
-use opentelemetry::{Context, KeyValue, StringValue, Value};
+use opentelemetry::{KeyValue, StringValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, LogExporter, LogProcessor, SdkLogRecord};
-use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 /// Totals kept in-process (also exported as metrics), for [`crate::Telemetry::stats`].
 #[derive(Debug, Default)]
@@ -79,7 +81,7 @@ impl QueueSlots {
     }
 
     /// Takes a place; `false` when the queue is full.
-    fn take(&self) -> bool {
+    pub(crate) fn take(&self) -> bool {
         if self.used.fetch_add(1, Ordering::AcqRel) >= self.capacity {
             self.used.fetch_sub(1, Ordering::AcqRel);
             return false;
@@ -88,7 +90,7 @@ impl QueueSlots {
     }
 
     /// Gives back the places of `n` exported (or failed) items.
-    fn release(&self, n: usize) {
+    pub(crate) fn release(&self, n: usize) {
         let _ = self
             .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
@@ -189,31 +191,6 @@ impl SelfMetrics {
     }
 }
 
-/// Gatekeeper in front of the SDK batch processor; see the module docs.
-#[derive(Debug)]
-pub(crate) struct CountedSpanProcessor<P> {
-    inner: P,
-    slots: QueueSlots,
-    value_length_limit: Option<usize>,
-    metrics: SelfMetrics,
-}
-
-impl<P> CountedSpanProcessor<P> {
-    pub(crate) fn new(
-        inner: P,
-        slots: QueueSlots,
-        value_length_limit: Option<usize>,
-        metrics: SelfMetrics,
-    ) -> Self {
-        Self {
-            inner,
-            slots,
-            value_length_limit,
-            metrics,
-        }
-    }
-}
-
 /// Truncates string values (and strings in arrays) to `limit` characters.
 pub(crate) fn truncate_value(value: &mut Value, limit: usize) {
     let cut =
@@ -232,44 +209,6 @@ pub(crate) fn truncate_value(value: &mut Value, limit: usize) {
             }
         }
         _ => {}
-    }
-}
-
-impl<P: SpanProcessor> SpanProcessor for CountedSpanProcessor<P> {
-    fn on_start(&self, span: &mut Span, cx: &Context) {
-        self.inner.on_start(span, cx);
-    }
-
-    fn on_end(&self, mut span: SpanData) {
-        if !self.slots.take() {
-            self.metrics
-                .totals
-                .spans_queue_full
-                .fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        if let Some(limit) = self.value_length_limit {
-            for kv in &mut span.attributes {
-                truncate_value(&mut kv.value, limit);
-            }
-        }
-        self.metrics
-            .totals
-            .spans_processed
-            .fetch_add(1, Ordering::Relaxed);
-        self.inner.on_end(span);
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
     }
 }
 

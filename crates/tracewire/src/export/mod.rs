@@ -1,6 +1,7 @@
 //! Building the exporters each signal was configured with.
 
 pub(crate) mod accounting;
+pub(crate) mod batch;
 #[cfg(feature = "otlp-http")]
 mod http_client;
 #[cfg(not(any(feature = "otlp-http", feature = "otlp-grpc")))]

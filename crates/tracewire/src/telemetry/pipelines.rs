@@ -6,16 +6,14 @@
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanLimits,
-};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanLimits};
 
 use crate::config::{Config, ExporterKind, Signal};
 use crate::error::Error;
 use crate::export::accounting::{
-    CountedLogExporter, CountedLogProcessor, CountedSpanExporter, CountedSpanProcessor, QueueSlots,
-    SelfMetrics,
+    CountedLogExporter, CountedLogProcessor, CountedSpanExporter, QueueSlots, SelfMetrics,
 };
+use crate::export::batch::SpanBatch;
 use crate::export::runtime::TelemetryRuntime;
 use crate::export::{component_type, otlp_log_exporter, otlp_metric_exporter, otlp_span_exporter};
 use crate::prometheus::{Exposition, PullReader};
@@ -360,26 +358,18 @@ fn console_not_compiled() -> Error {
     Error::Exporter("the console exporter needs tracewire's `console` feature".to_owned())
 }
 
-/// A counted batch processor around `exporter`.
+/// tracewire's batch processor around `exporter`, every span counted.
 pub(super) fn counted_batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
     exporter: E,
     settings: crate::config::BatchSettings,
     value_limit: Option<usize>,
     metrics: SelfMetrics,
     component: &'static str,
-) -> CountedSpanProcessor<BatchSpanProcessor> {
+) -> SpanBatch {
     let slots = QueueSlots::new(settings.max_queue_size);
-    let counted = CountedSpanExporter::new(exporter, slots.clone(), metrics.clone(), component);
-    let batch = BatchSpanProcessor::builder(counted)
-        .with_batch_config(
-            BatchConfigBuilder::default()
-                .with_max_queue_size(settings.max_queue_size)
-                .with_max_export_batch_size(settings.max_export_batch_size)
-                .with_scheduled_delay(settings.schedule_delay)
-                .build(),
-        )
-        .build();
-    CountedSpanProcessor::new(batch, slots, value_limit, metrics)
+    let totals = std::sync::Arc::clone(&metrics.totals);
+    let counted = CountedSpanExporter::new(exporter, slots.clone(), metrics, component);
+    SpanBatch::start(counted, settings, slots, value_limit, totals)
 }
 
 /// A counted batch log processor around `exporter`.
