@@ -142,14 +142,18 @@ impl InFlight {
             )
         };
 
+        let mut span_start = None;
         let (cx, recording) = match (&settings.own_tracer, &settings.tracer) {
             // tracewire's own span: the sampler decides first, so attributes
             // are built exactly when the span is recorded.
             (Some(own), _) => own.start_in(&parent, || {
                 let attributes =
                     request_attributes(settings, req, &seen, method, scheme, &route, version);
+                let now = tracewire::otel::time::now();
+                span_start = Some(now);
                 let mut builder = SpanBuilder::from_name(name)
                     .with_kind(SpanKind::Server)
+                    .with_start_time(now)
                     .with_attributes(attributes);
                 if let Some(link) = link {
                     builder = builder.with_links(vec![link]);
@@ -201,7 +205,8 @@ impl InFlight {
             cx.has_active_span() || cx.get::<tracewire::otel::baggage::Baggage>().is_some();
         // Only a span that records is ours to end: an unsampled one's ids ride
         // along in the context without a span to end.
-        let op = Operation::adopt_since(start, cx, recording, recording, NoMetricAttributes);
+        let op = Operation::adopt_since(start, cx, recording, recording, NoMetricAttributes)
+            .with_span_start(span_start);
         let mut flight = Self {
             settings: Arc::clone(settings),
             attach,
@@ -331,7 +336,8 @@ impl InFlight {
         if self.op.is_finished() {
             return;
         }
-        let duration = self.op.elapsed().as_secs_f64();
+        let elapsed = self.op.elapsed();
+        let duration = elapsed.as_secs_f64();
         let instruments = &self.settings.instruments;
         instruments.active(-1, self.method, self.scheme());
 
@@ -367,7 +373,7 @@ impl InFlight {
         if let Some(error_type) = self.error_type() {
             self.op.fail(error_type, "");
         }
-        self.op.finish(None);
+        self.op.finish_measured(elapsed);
     }
 }
 

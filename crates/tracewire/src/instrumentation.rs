@@ -227,6 +227,13 @@ pub struct Operation<A: AttributeList = Vec<KeyValue>> {
     spanned: bool,
     recording: bool,
     start: Instant,
+    /// The span's start time in nanoseconds since the epoch, when the
+    /// operation set it (else 0): the span then ends at this plus the
+    /// measured duration, without reading the clock again, and lasts exactly
+    /// as long as the duration metric says. (Eight bytes, not an
+    /// `Option<SystemTime>`'s sixteen: an HTTP server moves its operation
+    /// several times per request, and ≤ 128 bytes move inline.)
+    span_start_nanos: u64,
     attributes: A,
     failed: bool,
     finished: bool,
@@ -249,22 +256,33 @@ impl<A: AttributeList> Operation<A> {
             return Self::start_with(None, None, parent, attributes);
         };
         let name = name.into();
+        let start = Instant::now();
+        let mut span_start = None;
         let started = tracer.start(parent, || {
             let mut all: Vec<KeyValue> = Vec::with_capacity(attributes.as_ref().len() + 4);
             all.extend_from_slice(attributes.as_ref());
             span_attributes(&mut all);
+            let now = opentelemetry::time::now();
+            span_start = Some(now);
             SpanBuilder::from_name(name)
                 .with_kind(kind)
                 .with_attributes(all)
+                .with_start_time(now)
         });
-        Self::adopt_started(tracer, started, attributes)
+        Self::adopt_started(start, tracer, started, attributes).with_span_start(span_start)
     }
 
     /// The operation around what `tracer.start` returned: an unrecorded
     /// span of the SDK's is in the context (and is ended); of ours, only
     /// its ids are.
-    fn adopt_started(tracer: &Tracer, (cx, recording): (Context, bool), attributes: A) -> Self {
-        Self::adopt(
+    fn adopt_started(
+        start: Instant,
+        tracer: &Tracer,
+        (cx, recording): (Context, bool),
+        attributes: A,
+    ) -> Self {
+        Self::adopt_since(
+            start,
             cx,
             recording || !tracer.decides_first(),
             recording,
@@ -282,7 +300,8 @@ impl<A: AttributeList> Operation<A> {
     ) -> Self {
         match (tracer, builder) {
             (Some(tracer), Some(builder)) => {
-                Self::adopt_started(tracer, tracer.start(parent, || builder), attributes)
+                let start = Instant::now();
+                Self::adopt_started(start, tracer, tracer.start(parent, || builder), attributes)
             }
             _ => Self::adopt(
                 context_without_span(parent, "", &SpanKind::Internal),
@@ -298,15 +317,7 @@ impl<A: AttributeList> Operation<A> {
     /// context, `spanned` whether `cx` holds a span of the integration's own
     /// to end, `recording` whether that span records.
     pub fn adopt(cx: Context, spanned: bool, recording: bool, attributes: A) -> Self {
-        Self {
-            cx,
-            spanned,
-            recording,
-            start: Instant::now(),
-            attributes,
-            failed: false,
-            finished: false,
-        }
+        Self::adopt_since(Instant::now(), cx, spanned, recording, attributes)
     }
 
     /// Like [`adopt`](Self::adopt), timed from `start` (taken before the span
@@ -318,9 +329,28 @@ impl<A: AttributeList> Operation<A> {
         recording: bool,
         attributes: A,
     ) -> Self {
-        let mut op = Self::adopt(cx, spanned, recording, attributes);
-        op.start = start;
-        op
+        Self {
+            cx,
+            spanned,
+            recording,
+            start,
+            span_start_nanos: 0,
+            attributes,
+            failed: false,
+            finished: false,
+        }
+    }
+
+    /// Says when the operation's span started (the start time its builder
+    /// was given, read after `start`): the span then ends at that time plus
+    /// the duration [`finish`](Self::finish) measures, with no clock read
+    /// of its own.
+    pub fn with_span_start(mut self, span_start: Option<SystemTime>) -> Self {
+        self.span_start_nanos = span_start
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .and_then(|d| u64::try_from(d.as_nanos()).ok())
+            .unwrap_or(0);
+        self
     }
 
     /// The context holding the operation's span (the parent's when there is
@@ -419,6 +449,13 @@ impl<A: AttributeList> Operation<A> {
         self.finish_with(duration, elapsed, None);
     }
 
+    /// Like [`finish`](Self::finish) with no histogram, for an integration
+    /// that recorded `elapsed` — from [`elapsed`](Self::elapsed) — itself:
+    /// the clock is not read again.
+    pub fn finish_measured(&mut self, elapsed: Duration) {
+        self.finish_with(None, elapsed, None);
+    }
+
     /// Like [`finish`](Self::finish), recording through `bound`'s handle for
     /// `key` — bound with the operation's attributes the first time; unbound
     /// when `key` is `None` or the cache is full — for an integration whose
@@ -476,7 +513,10 @@ impl<A: AttributeList> Operation<A> {
             );
         }
         if self.spanned {
-            match end {
+            let measured = (self.span_start_nanos != 0).then(|| {
+                SystemTime::UNIX_EPOCH + Duration::from_nanos(self.span_start_nanos) + elapsed
+            });
+            match end.or(measured) {
                 Some(end) => self.cx.span().end_with_timestamp(end),
                 None => self.cx.span().end(),
             }

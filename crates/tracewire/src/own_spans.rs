@@ -38,27 +38,44 @@ use opentelemetry_sdk::trace::{
     IdGenerator as _, RandomIdGenerator, SpanData, SpanEvents, SpanLimits, SpanLinks, SpanProcessor,
 };
 
+use crate::export::batch::SpanBatch;
+
 /// A span processor shared between the SDK provider (which feeds it the
 /// spans of `tracing` and the OpenTelemetry API) and the [`SpanRecorder`]
 /// (which feeds it tracewire's own).
 #[derive(Debug, Clone)]
-pub(crate) struct SharedProcessor(pub(crate) Arc<dyn SpanProcessor>);
+pub(crate) enum SharedProcessor {
+    /// tracewire's batch processor, known by type so that the recorder
+    /// moves an ended span's record straight into its buffer.
+    Batch(Arc<SpanBatch>),
+    /// Any other: the local views, the caller's own.
+    Other(Arc<dyn SpanProcessor>),
+}
+
+impl SharedProcessor {
+    fn get(&self) -> &dyn SpanProcessor {
+        match self {
+            Self::Batch(batch) => &**batch,
+            Self::Other(processor) => &**processor,
+        }
+    }
+}
 
 impl SpanProcessor for SharedProcessor {
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &Context) {
-        self.0.on_start(span, cx);
+        self.get().on_start(span, cx);
     }
 
     fn on_end(&self, span: SpanData) {
-        self.0.on_end(span);
+        self.get().on_end(span);
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.0.force_flush()
+        self.get().force_flush()
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
+        self.get().shutdown_with_timeout(timeout)
     }
 
     // `set_resource` was called on the processor before it was shared.
@@ -182,14 +199,19 @@ impl SpanRecorder {
         self.shut_down.store(true, Ordering::Release);
     }
 
-    fn deliver(&self, data: SpanData) {
+    /// Hands the span in `ended` (taken out of it) to every processor.
+    fn deliver(&self, ended: &mut Option<SpanData>) {
         if self.shut_down.load(Ordering::Acquire) {
+            *ended = None;
             return;
         }
         match self.processors.as_slice() {
-            [] => {}
-            [only] => only.on_end(data),
+            [] => *ended = None,
+            // The common case, tracewire's batch alone: the record moves
+            // once, from the span into the batch's buffer.
+            [SharedProcessor::Batch(batch)] => batch.take_ended(ended),
             [rest @ .., last] => {
+                let Some(data) = ended.take() else { return };
                 for processor in rest {
                     processor.on_end(data.clone());
                 }
@@ -417,9 +439,9 @@ impl opentelemetry::trace::Span for OwnSpan {
     }
 
     fn end_with_timestamp(&mut self, timestamp: SystemTime) {
-        if let Some(mut data) = self.data.take() {
+        if let Some(data) = self.data.as_mut() {
             data.end_time = timestamp;
-            self.recorder.deliver(data);
+            self.recorder.deliver(&mut self.data);
         }
     }
 }
@@ -466,7 +488,7 @@ mod tests {
         let recorder = Arc::new(SpanRecorder::new(
             crate::config::SamplerConfig::AlwaysOn,
             SpanLimits::default(),
-            vec![SharedProcessor(count.clone())],
+            vec![SharedProcessor::Other(count.clone())],
             None,
         ));
         let tracer = OwnTracer::new(Arc::clone(&recorder), "test");

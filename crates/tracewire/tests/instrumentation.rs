@@ -97,6 +97,39 @@ fn operation_spans_fails_and_records_once(sdk: bool) {
     );
 }
 
+/// The span ends at its start plus the duration the metric records: it
+/// lasts exactly as long as the histogram says (one clock read for both).
+#[test]
+fn a_span_lasts_exactly_the_recorded_duration() {
+    for sdk in [false, true] {
+        let t = TestTelemetry::start();
+        let tracer = operation_tracer(&t, sdk);
+        let duration = histogram(&t);
+        let mut op: Operation = Operation::start(
+            Some(&tracer),
+            "timed",
+            SpanKind::Internal,
+            &Context::new(),
+            Vec::new(),
+            |_| {},
+        );
+        std::thread::sleep(std::time::Duration::from_millis(15));
+        op.finish(Some(&duration));
+        let span = t.span("timed");
+        let lasted = span.end_time.duration_since(span.start_time).unwrap();
+        let metrics = t.metrics_text();
+        let sum: f64 = metrics
+            .lines()
+            .find(|l| l.starts_with("test_operation_duration_seconds_sum"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(lasted >= std::time::Duration::from_millis(15), "{lasted:?}");
+        assert_eq!(lasted.as_secs_f64(), sum, "sdk spans: {sdk}");
+    }
+}
+
 #[test]
 fn without_a_tracer_the_parent_is_left_alone() {
     let t = TestTelemetry::start();

@@ -5,9 +5,11 @@
 //! there a span is moved on the thread that ends it three times after the
 //! recorder hands it over (the gate, the processor, the channel's slot, each
 //! ~420 bytes) and once more on the export thread, out of the channel into the
-//! batch; here it is moved once, into the buffer, and the export thread swaps
-//! in an empty buffer it allocated beforehand, so the ending thread never
-//! allocates either. What is kept from the SDK's processor: a thread of its
+//! batch; here it is moved once, into the buffer. The export thread swaps the
+//! buffer for its own empty one and moves the spans out into batches there,
+//! so the two buffers keep their capacity from round to round: once they
+//! have grown to the queue's high-water mark, the ending thread neither
+//! allocates nor reallocates. What is kept from the SDK's processor: a thread of its
 //! own that exports in batches of `max_export_batch_size` when a batch is
 //! full or `schedule_delay` has passed, `force_flush` (up to 5 s, like the
 //! SDK's), `shutdown_with_timeout` that exports what is queued, shuts the
@@ -144,27 +146,39 @@ impl SpanBatch {
     }
 }
 
-impl SpanProcessor for SpanBatch {
-    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
-
-    fn on_end(&self, span: SpanData) {
+impl SpanBatch {
+    /// Queues the span taken out of `ended` (the way tracewire's own spans
+    /// arrive: moved once, from the span into the buffer), or drops it.
+    #[inline]
+    pub(crate) fn take_ended(&self, ended: &mut Option<SpanData>) {
         if !self.slots.take() {
+            *ended = None;
             self.totals.spans_queue_full.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let mut state = lock(&self.shared.state);
-        if state.closing {
-            drop(state);
-            self.slots.release(1);
-            return;
+        match ended.take() {
+            Some(span) if !state.closing => state.spans.push(span),
+            _ => {
+                drop(state);
+                self.slots.release(1);
+                return;
+            }
         }
-        state.spans.push(span);
         let full = state.spans.len() == self.batch_size;
         drop(state);
         self.totals.spans_processed.fetch_add(1, Ordering::Relaxed);
         if full {
             self.shared.work.notify_one();
         }
+    }
+}
+
+impl SpanProcessor for SpanBatch {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        self.take_ended(&mut Some(span));
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -267,10 +281,10 @@ impl<E: SpanExporter> ExportThread<E> {
         // The exporter's own work (its HTTP client, say) makes no telemetry.
         let _suppressed = Context::enter_telemetry_suppressed_scope();
         let mut next_export = Instant::now() + self.schedule_delay;
+        // The buffer the ending threads fill next, empty, with the capacity
+        // it has grown to.
+        let mut spare = Vec::with_capacity(self.batch_size);
         loop {
-            // Allocated before the lock is taken: the buffer the ending
-            // threads fill next.
-            let fresh = Vec::with_capacity(self.batch_size);
             let mut state = lock(&self.shared.state);
             loop {
                 let due = state.resource.is_some()
@@ -291,14 +305,14 @@ impl<E: SpanExporter> ExportThread<E> {
             let resource = state.resource.take();
             let flush = state.flushes_asked;
             let closing = state.closing.then_some(state.closing_deadline);
-            let queued = std::mem::replace(&mut state.spans, fresh);
+            std::mem::swap(&mut state.spans, &mut spare);
             drop(state);
 
             if let Some(resource) = resource {
                 self.exporter.set_resource(&resource);
             }
             next_export = Instant::now() + self.schedule_delay;
-            let failure = self.export(queued);
+            let failure = self.export(&mut spare);
 
             let mut state = lock(&self.shared.state);
             if flush > state.flushes_done {
@@ -322,16 +336,16 @@ impl<E: SpanExporter> ExportThread<E> {
         }
     }
 
-    /// Exports `spans` in batches; the last failure's text, if any.
-    fn export(&self, mut spans: Vec<SpanData>) -> Option<String> {
+    /// Exports `spans` in batches, leaving it empty; the last failure's
+    /// text, if any.
+    fn export(&self, spans: &mut Vec<SpanData>) -> Option<String> {
         let mut failure = None;
-        while !spans.is_empty() {
-            let batch = if spans.len() > self.batch_size {
-                let rest = spans.split_off(self.batch_size);
-                std::mem::replace(&mut spans, rest)
-            } else {
-                std::mem::take(&mut spans)
-            };
+        let mut queued = spans.drain(..);
+        loop {
+            let batch: Vec<SpanData> = queued.by_ref().take(self.batch_size).collect();
+            if batch.is_empty() {
+                break;
+            }
             let batch = self.limit_values(batch);
             if let Err(e) = futures_executor::block_on(self.exporter.export(batch)) {
                 failure = Some(e.to_string());

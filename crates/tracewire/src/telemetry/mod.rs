@@ -4,7 +4,7 @@
 mod active;
 mod pipelines;
 
-use pipelines::{Extra, ExtraTraces};
+use pipelines::{Extra, ExtraProcessor, ExtraTraces};
 
 use active::set_active_tracer_provider;
 pub use active::{active_sampler, sdk_tracer};
@@ -263,17 +263,13 @@ impl TelemetryBuilder {
         let batch = self.config.span_batch;
         let limit = self.config.limits.span_attribute_value_length;
         self.extra_traces.push(Box::new(move |metrics| {
-            let batch = pipelines::counted_batch(
+            ExtraProcessor::Batch(pipelines::counted_batch(
                 exporter,
                 batch,
                 limit,
                 metrics.clone(),
                 "custom_span_exporter",
-            );
-            (
-                Box::new(batch) as Box<dyn opentelemetry_sdk::trace::SpanProcessor>,
-                false,
-            )
+            ))
         }));
         self
     }
@@ -289,12 +285,8 @@ impl TelemetryBuilder {
         mut self,
         processor: P,
     ) -> Self {
-        self.extra_traces.push(Box::new(move |_| {
-            (
-                Box::new(processor) as Box<dyn opentelemetry_sdk::trace::SpanProcessor>,
-                true,
-            )
-        }));
+        self.extra_traces
+            .push(Box::new(move |_| ExtraProcessor::CallersOwn(Box::new(processor))));
         self
     }
 
@@ -305,12 +297,8 @@ impl TelemetryBuilder {
     where
         P: opentelemetry_sdk::trace::SpanProcessor + 'static,
     {
-        self.extra_traces.push(Box::new(move |_| {
-            (
-                Box::new(processor) as Box<dyn opentelemetry_sdk::trace::SpanProcessor>,
-                false,
-            )
-        }));
+        self.extra_traces
+            .push(Box::new(move |_| ExtraProcessor::EndOnly(Box::new(processor))));
         self
     }
 

@@ -21,11 +21,20 @@ use crate::prometheus::{Exposition, PullReader};
 /// A change to a provider builder requested in code (extra exporters, readers).
 pub(super) type Extra<B> = Box<dyn FnOnce(B) -> B + Send>;
 /// A span processor requested in code, made once the self metrics exist
-/// (it may count into them); the flag says whether it is the caller's own
-/// processor, which may need `on_start` (else an exporter's batch processor).
-pub(super) type ExtraTraces = Box<
-    dyn FnOnce(&SelfMetrics) -> (Box<dyn opentelemetry_sdk::trace::SpanProcessor>, bool) + Send,
->;
+/// (it may count into them).
+pub(super) type ExtraTraces = Box<dyn FnOnce(&SelfMetrics) -> ExtraProcessor + Send>;
+
+/// What [`ExtraTraces`] makes.
+pub(super) enum ExtraProcessor {
+    /// A batch processor around an exporter added in code.
+    Batch(SpanBatch),
+    /// A processor that needs no `on_start` call (the testing helpers').
+    #[cfg(feature = "testing")]
+    EndOnly(Box<dyn opentelemetry_sdk::trace::SpanProcessor>),
+    /// The caller's own processor, which may need `on_start`: then the
+    /// SDK builds every span.
+    CallersOwn(Box<dyn opentelemetry_sdk::trace::SpanProcessor>),
+}
 
 /// The span processors of the provider being built, each shared with the
 /// [`SpanRecorder`](crate::own_spans::SpanRecorder) that delivers
@@ -44,9 +53,17 @@ impl Processors {
         // Set now: once shared, the processor is behind an `Arc`.
         processor.set_resource(&self.resource);
         self.shared
-            .push(crate::own_spans::SharedProcessor(std::sync::Arc::from(
-                processor,
-            )));
+            .push(crate::own_spans::SharedProcessor::Other(
+                std::sync::Arc::from(processor),
+            ));
+    }
+
+    fn add_batch(&mut self, mut batch: SpanBatch) {
+        opentelemetry_sdk::trace::SpanProcessor::set_resource(&mut batch, &self.resource);
+        self.shared
+            .push(crate::own_spans::SharedProcessor::Batch(
+                std::sync::Arc::new(batch),
+            ));
     }
 }
 
@@ -209,7 +226,7 @@ pub(super) fn tracer_provider(
                     let otlp = config.otlp(Signal::Traces);
                     match runtime.map(|rt| otlp_span_exporter(&otlp, rt)) {
                         Some(Ok(exporter)) => {
-                            processors.add(counted_batch(
+                            processors.add_batch(counted_batch(
                                 exporter,
                                 config.span_batch,
                                 limit,
@@ -226,7 +243,7 @@ pub(super) fn tracer_provider(
                 ExporterKind::Console => {}
                 #[cfg(feature = "console")]
                 ExporterKind::ConsoleRaw => {
-                    processors.add(counted_batch(
+                    processors.add_batch(counted_batch(
                         opentelemetry_stdout::SpanExporter::default(),
                         config.span_batch,
                         limit,
@@ -273,9 +290,15 @@ pub(super) fn tracer_provider(
         // SDK's spans get: then the SDK builds every span, as before.
         let mut needs_sdk_spans = sdk_spans;
         for extra in extra_traces {
-            let (processor, callers_own) = extra(self_metrics);
-            needs_sdk_spans |= callers_own;
-            processors.add_boxed(processor);
+            match extra(self_metrics) {
+                ExtraProcessor::Batch(batch) => processors.add_batch(batch),
+                #[cfg(feature = "testing")]
+                ExtraProcessor::EndOnly(processor) => processors.add_boxed(processor),
+                ExtraProcessor::CallersOwn(processor) => {
+                    needs_sdk_spans = true;
+                    processors.add_boxed(processor);
+                }
+            }
         }
         for processor in &processors.shared {
             builder = builder.with_span_processor(processor.clone());
