@@ -5,11 +5,12 @@
 //! there a span is moved on the thread that ends it three times after the
 //! recorder hands it over (the gate, the processor, the channel's slot, each
 //! ~420 bytes) and once more on the export thread, out of the channel into the
-//! batch; here it is moved once, into the buffer. The export thread swaps the
-//! buffer for its own empty one and moves the spans out into batches there,
-//! so the two buffers keep their capacity from round to round: once they
-//! have grown to the queue's high-water mark, the ending thread neither
-//! allocates nor reallocates. What is kept from the SDK's processor: a thread of its
+//! batch; here it is moved once, into the buffer, and the export thread takes
+//! the buffer whole — it is the batch the exporter gets, with no span moved
+//! again unless more than a batch had queued. The buffer put in its place is
+//! allocated by the export thread before it takes the lock, as large as the
+//! last round's spans: at a steady rate the ending thread neither allocates
+//! nor reallocates. What is kept from the SDK's processor: a thread of its
 //! own that exports in batches of `max_export_batch_size` when a batch is
 //! full or `schedule_delay` has passed, `force_flush` (up to 5 s, like the
 //! SDK's), `shutdown_with_timeout` that exports what is queued, shuts the
@@ -281,10 +282,10 @@ impl<E: SpanExporter> ExportThread<E> {
         // The exporter's own work (its HTTP client, say) makes no telemetry.
         let _suppressed = Context::enter_telemetry_suppressed_scope();
         let mut next_export = Instant::now() + self.schedule_delay;
-        // The buffer the ending threads fill next, empty, with the capacity
-        // it has grown to.
-        let mut spare = Vec::with_capacity(self.batch_size);
+        // The spans taken last round: the next buffer is made as large.
+        let mut last_round = 0;
         loop {
+            let fresh = Vec::with_capacity(last_round.max(self.batch_size));
             let mut state = lock(&self.shared.state);
             loop {
                 let due = state.resource.is_some()
@@ -305,14 +306,15 @@ impl<E: SpanExporter> ExportThread<E> {
             let resource = state.resource.take();
             let flush = state.flushes_asked;
             let closing = state.closing.then_some(state.closing_deadline);
-            std::mem::swap(&mut state.spans, &mut spare);
+            let queued = std::mem::replace(&mut state.spans, fresh);
             drop(state);
+            last_round = queued.len();
 
             if let Some(resource) = resource {
                 self.exporter.set_resource(&resource);
             }
             next_export = Instant::now() + self.schedule_delay;
-            let failure = self.export(&mut spare);
+            let failure = self.export(queued);
 
             let mut state = lock(&self.shared.state);
             if flush > state.flushes_done {
@@ -336,22 +338,34 @@ impl<E: SpanExporter> ExportThread<E> {
         }
     }
 
-    /// Exports `spans` in batches, leaving it empty; the last failure's
-    /// text, if any.
-    fn export(&self, spans: &mut Vec<SpanData>) -> Option<String> {
+    /// Exports `spans` in batches; the last failure's text, if any.
+    fn export(&self, spans: Vec<SpanData>) -> Option<String> {
+        if spans.len() <= self.batch_size {
+            // The usual case: the buffer is the batch.
+            return if spans.is_empty() {
+                None
+            } else {
+                self.export_batch(spans)
+            };
+        }
+        // A backlog: moved out batch by batch.
         let mut failure = None;
-        let mut queued = spans.drain(..);
+        let mut queued = spans.into_iter();
         loop {
             let batch: Vec<SpanData> = queued.by_ref().take(self.batch_size).collect();
             if batch.is_empty() {
-                break;
+                return failure;
             }
-            let batch = self.limit_values(batch);
-            if let Err(e) = futures_executor::block_on(self.exporter.export(batch)) {
-                failure = Some(e.to_string());
-            }
+            failure = self.export_batch(batch).or(failure);
         }
-        failure
+    }
+
+    /// Exports one batch; the failure's text, if it failed.
+    fn export_batch(&self, batch: Vec<SpanData>) -> Option<String> {
+        let batch = self.limit_values(batch);
+        futures_executor::block_on(self.exporter.export(batch))
+            .err()
+            .map(|e| e.to_string())
     }
 
     /// Cuts string attribute values to the configured length.
