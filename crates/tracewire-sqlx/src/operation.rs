@@ -6,6 +6,7 @@ use std::sync::{Arc, LazyLock, RwLock};
 
 use sqlx::Execute;
 use tracewire::db::attr;
+use tracewire::instrumentation::NoMetricAttributes;
 use tracewire::metrics::{BoundHistogram, BoundHistograms, Histogram};
 use tracewire::otel::trace::SpanKind;
 use tracewire::otel::{Context, KeyValue, StringValue};
@@ -18,7 +19,7 @@ pub(crate) struct Shared {
     pub(crate) tracer: Option<tracewire::instrumentation::Tracer>,
     /// The target's attributes (system, namespace, address, port), built
     /// once: an operation clones shared strings, never copies them.
-    pub(crate) target_attributes: MetricAttributes,
+    pub(crate) target_attributes: Vec<KeyValue>,
     pub(crate) duration: Histogram,
     /// Bound handles of `duration`, one per described query (its only
     /// varying attribute is the summary) for operations that succeed.
@@ -28,14 +29,11 @@ pub(crate) struct Shared {
     pub(crate) pool_metrics: PoolMetrics,
 }
 
-/// An operation's metric attributes: the target's four and the summary, inline.
-pub(crate) type MetricAttributes = smallvec::SmallVec<[KeyValue; 6]>;
-
 /// The target's attributes of every operation on it (`db.system.name`,
 /// `db.namespace`, `server.address`, `server.port`).
-pub(crate) fn target_attributes(target: &Target) -> MetricAttributes {
+pub(crate) fn target_attributes(target: &Target) -> Vec<KeyValue> {
     let shared = |s: &str| StringValue::from(Arc::<str>::from(s));
-    let mut attributes = MetricAttributes::new();
+    let mut attributes = Vec::with_capacity(4);
     attributes.push(KeyValue::new(attr::DB_SYSTEM_NAME, target.system));
     if let Some(ns) = &target.namespace {
         attributes.push(KeyValue::new(attr::DB_NAMESPACE, shared(ns)));
@@ -132,6 +130,8 @@ impl<'q, DB: sqlx::Database> Execute<'q, DB> for TracedQuery<DB> {
 
 /// What telemetry records of one SQL text, worked out once: applications
 /// run the same statements again and again.
+/// The strings are shared (`Arc<str>`): every operation's span and metric
+/// attributes clone them, and a clone must not copy the text.
 struct Described {
     summary: StringValue,
     /// The span's name: the summary (or the system, without one), interned.
@@ -142,7 +142,12 @@ struct Described {
 /// Statements seen, by the address and length of their text (the text is
 /// compared too, so a reused address cannot return another statement's).
 /// `(address, length, parameterized)` → (the text, what was worked out).
-type DescribedCache = HashMap<(usize, usize, bool), (Box<str>, Arc<Described>)>;
+/// Hashed cheaply: the keys are addresses the process made, not input.
+type DescribedCache = HashMap<
+    (usize, usize, bool),
+    (Box<str>, Arc<Described>),
+    std::hash::BuildHasherDefault<tracewire::http::SmallKeyHasher>,
+>;
 
 static DESCRIBED: LazyLock<RwLock<DescribedCache>> = LazyLock::new(Default::default);
 const MAX_DESCRIBED: usize = 4096;
@@ -163,12 +168,12 @@ fn describe(sql: &str, parameterized: bool, system: &'static str) -> Arc<Describ
         } else {
             tracewire::instrumentation::intern(&summary)
         },
-        summary: StringValue::from(summary),
-        text: StringValue::from(if parameterized {
+        summary: StringValue::from(Arc::<str>::from(summary)),
+        text: StringValue::from(Arc::<str>::from(if parameterized {
             sql.to_owned()
         } else {
             sanitize(sql)
-        }),
+        })),
     });
     if let Ok(mut cache) = DESCRIBED.write() {
         if cache.len() >= MAX_DESCRIBED {
@@ -183,9 +188,15 @@ fn describe(sql: &str, parameterized: bool, system: &'static str) -> Arc<Describ
 /// [`tracewire::instrumentation::Operation`] plus the rows seen. Finishing is
 /// idempotent; dropping an unfinished one (a stream dropped early) finishes it
 /// with the rows seen so far.
+///
+/// It keeps no metric attribute list: the metric's attributes are the
+/// target's (built once per pool) and the described query's summary, put
+/// together only when a duration handle is first bound or a failure is
+/// recorded — an operation is moved several times on its way through the
+/// query's future, and a list of five attributes would triple its size.
 pub(crate) struct Operation {
     shared: Arc<Shared>,
-    op: tracewire::instrumentation::Operation<MetricAttributes>,
+    op: tracewire::instrumentation::Operation<NoMetricAttributes>,
     described: Arc<Described>,
     pub(crate) rows: u64,
 }
@@ -195,11 +206,6 @@ impl Operation {
     /// written, anything else only sanitized.
     pub(crate) fn start(shared: &Arc<Shared>, sql: &str, parameterized: bool) -> Self {
         let described = describe(sql, parameterized, shared.target.system);
-        let summary = &described.summary;
-        let mut metric_attributes = shared.target_attributes.clone();
-        if !summary.as_str().is_empty() {
-            metric_attributes.push(KeyValue::new(attr::DB_QUERY_SUMMARY, summary.clone()));
-        }
         let name = described.name.clone();
 
         let op = tracewire::instrumentation::Operation::start(
@@ -207,8 +213,12 @@ impl Operation {
             name,
             SpanKind::Client,
             &Context::current(),
-            metric_attributes,
+            NoMetricAttributes,
             |span| {
+                span.extend_from_slice(&shared.target_attributes);
+                if let Some(summary) = described.summary_attribute() {
+                    span.push(summary);
+                }
                 if shared.record_query_text {
                     span.push(KeyValue::new(attr::DB_QUERY_TEXT, described.text.clone()));
                 }
@@ -220,6 +230,14 @@ impl Operation {
             described,
             rows: 0,
         }
+    }
+
+    /// The duration metric's attributes: the target's and the summary.
+    fn metric_attributes(&self) -> Vec<KeyValue> {
+        let mut attributes = Vec::with_capacity(self.shared.target_attributes.len() + 3);
+        attributes.extend_from_slice(&self.shared.target_attributes);
+        attributes.extend(self.described.summary_attribute());
+        attributes
     }
 
     /// Ends the span and records the duration; `error` is the failure, if any.
@@ -241,9 +259,10 @@ impl Operation {
         self.complete(status_code, error_type);
     }
 
-    /// Records the duration (in the span's context, for the exemplar) and
+    /// Records the duration (our span, when recorded, is the exemplar) and
     /// ends the span, with the failure's status code and `error.type`.
     fn complete(&mut self, status_code: Option<String>, error_type: Option<String>) {
+        let elapsed = self.op.elapsed();
         self.op.set_span_attribute(KeyValue::new(
             attr::DB_RESPONSE_RETURNED_ROWS,
             self.rows as i64,
@@ -252,15 +271,36 @@ impl Operation {
         // a bound handle per described query. Failures add codes: unbound.
         let key = (status_code.is_none() && error_type.is_none())
             .then(|| DescribedKey(Arc::clone(&self.described)));
+        let mut failure = Vec::new();
         if let Some(code) = status_code {
-            self.op
-                .add_attribute(KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code));
+            let code = KeyValue::new(attr::DB_RESPONSE_STATUS_CODE, code);
+            self.op.set_span_attribute(code.clone());
+            failure.push(code);
         }
         if let Some(kind) = error_type {
+            failure.push(KeyValue::new(tracewire::instrumentation::ERROR_TYPE, kind.clone()));
             self.op.fail(kind, "");
         }
-        self.op
-            .finish_bound(&self.shared.duration, &self.shared.bound_durations, key);
+        self.shared.bound_durations.record_in(
+            self.op.exemplar_context(),
+            &self.shared.duration,
+            key,
+            elapsed.as_secs_f64(),
+            || {
+                let mut attributes = self.metric_attributes();
+                attributes.append(&mut failure);
+                attributes
+            },
+        );
+        self.op.finish_measured(elapsed);
+    }
+}
+
+impl Described {
+    /// `db.query.summary`, when the statement has one.
+    fn summary_attribute(&self) -> Option<KeyValue> {
+        (!self.summary.as_str().is_empty())
+            .then(|| KeyValue::new(attr::DB_QUERY_SUMMARY, self.summary.clone()))
     }
 }
 

@@ -142,6 +142,8 @@ async fn postgres_syntax_errors_carry_their_sqlstate() {
         metrics.lines().any(
             |l| l.starts_with("db_client_operation_duration_seconds_count{")
                 && l.contains("error_type=\"42601\"")
+                && l.contains("db_response_status_code=\"42601\"")
+                && l.contains("db_system_name=\"postgresql\"")
         ),
         "{metrics}"
     );
