@@ -278,7 +278,10 @@ impl Operation {
             failure.push(code);
         }
         if let Some(kind) = error_type {
-            failure.push(KeyValue::new(tracewire::instrumentation::ERROR_TYPE, kind.clone()));
+            failure.push(KeyValue::new(
+                tracewire::instrumentation::ERROR_TYPE,
+                kind.clone(),
+            ));
             self.op.fail(kind, "");
         }
         self.shared.bound_durations.record_in(

@@ -316,19 +316,19 @@ impl OwnTracer {
         let own_context = span_context.clone();
         let mut record = RecordBox::take();
         *record = Some(SpanData {
-                span_context,
-                parent_span_id: decision.parent_span_id,
-                parent_span_is_remote: decision.parent_is_remote,
-                span_kind: builder.span_kind.unwrap_or(SpanKind::Internal),
-                name: builder.name,
-                start_time,
-                end_time: start_time,
-                attributes,
-                dropped_attributes_count,
-                events: SpanEvents::default(),
-                links: span_links,
-                status: Status::Unset,
-                instrumentation_scope: self.scope.clone(),
+            span_context,
+            parent_span_id: decision.parent_span_id,
+            parent_span_is_remote: decision.parent_is_remote,
+            span_kind: builder.span_kind.unwrap_or(SpanKind::Internal),
+            name: builder.name,
+            start_time,
+            end_time: start_time,
+            attributes,
+            dropped_attributes_count,
+            events: SpanEvents::default(),
+            links: span_links,
+            status: Status::Unset,
+            instrumentation_scope: self.scope.clone(),
         });
         let mut span = OwnSpan {
             span_context: own_context,
@@ -366,6 +366,8 @@ impl OwnTracer {
 struct RecordBox;
 
 thread_local! {
+    // Boxes, not values: a box is what a span takes and gives back.
+    #[allow(clippy::vec_box)]
     static SPARE_RECORDS: std::cell::RefCell<Vec<Box<Option<SpanData>>>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -551,9 +553,8 @@ mod tests {
             None,
         ));
         let tracer = OwnTracer::new(recorder, "test");
-        let address = |span: &OwnSpan| -> *const Option<SpanData> {
-            &**span.record.as_ref().expect("a box")
-        };
+        let address =
+            |span: &OwnSpan| -> *const Option<SpanData> { &**span.record.as_ref().expect("a box") };
         let first = tracer.record(
             tracer.recorder.decider.decide(&Context::new()),
             &Context::new(),
@@ -568,7 +569,10 @@ mod tests {
             SpanBuilder::from_name("second"),
         );
         assert_eq!(address(&second), kept, "the same box");
-        assert_eq!(second.data().map(|d| d.name.to_string()).as_deref(), Some("second"));
+        assert_eq!(
+            second.data().map(|d| d.name.to_string()).as_deref(),
+            Some("second")
+        );
 
         let boxes: Vec<_> = (0..RecordBox::SPARE_PER_THREAD + 8)
             .map(|_| RecordBox::take())

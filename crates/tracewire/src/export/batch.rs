@@ -459,13 +459,7 @@ mod tests {
             gate: gated.then(|| Mutex::new(gate_rx)),
         };
         let counted = CountedSpanExporter::new(exporter, slots.clone(), metrics, "test");
-        let batch = SpanBatch::start(
-            counted,
-            settings,
-            slots,
-            value_length_limit,
-            totals.clone(),
-        );
+        let batch = SpanBatch::start(counted, settings, slots, value_length_limit, totals.clone());
         Rig {
             batch,
             seen,
@@ -530,7 +524,10 @@ mod tests {
         rig.batch.on_end(span("d", "x"));
         rig.batch.on_end(span("e", "x"));
         rig.batch.force_flush().expect("flushed");
-        let rest = rig.seen.try_recv().expect("exported before the flush returned");
+        let rest = rig
+            .seen
+            .try_recv()
+            .expect("exported before the flush returned");
         assert_eq!(names(&rest), ["d", "e"]);
         assert_eq!(rig.totals.spans_processed.load(Ordering::Relaxed), 5);
         assert_eq!(rig.totals.spans_exported.load(Ordering::Relaxed), 5);
@@ -541,7 +538,10 @@ mod tests {
     fn the_schedule_delay_sends_a_partial_batch() {
         let rig = rig(settings(Duration::from_millis(20), 100, 512), false, None);
         rig.batch.on_end(span("alone", "x"));
-        let batch = rig.seen.recv_timeout(PATIENCE).expect("exported by the timer");
+        let batch = rig
+            .seen
+            .recv_timeout(PATIENCE)
+            .expect("exported by the timer");
         assert_eq!(names(&batch), ["alone"]);
     }
 
@@ -606,7 +606,10 @@ mod tests {
         let started = Instant::now();
         let result = rig.batch.shutdown_with_timeout(Duration::from_millis(200));
         let took = started.elapsed();
-        assert!(matches!(result, Err(OTelSdkError::Timeout(_))), "{result:?}");
+        assert!(
+            matches!(result, Err(OTelSdkError::Timeout(_))),
+            "{result:?}"
+        );
         assert!(took < Duration::from_secs(2), "took {took:?}");
         drop(rig.gate);
     }

@@ -285,8 +285,9 @@ impl TelemetryBuilder {
         mut self,
         processor: P,
     ) -> Self {
-        self.extra_traces
-            .push(Box::new(move |_| ExtraProcessor::CallersOwn(Box::new(processor))));
+        self.extra_traces.push(Box::new(move |_| {
+            ExtraProcessor::CallersOwn(Box::new(processor))
+        }));
         self
     }
 
@@ -297,8 +298,9 @@ impl TelemetryBuilder {
     where
         P: opentelemetry_sdk::trace::SpanProcessor + 'static,
     {
-        self.extra_traces
-            .push(Box::new(move |_| ExtraProcessor::EndOnly(Box::new(processor))));
+        self.extra_traces.push(Box::new(move |_| {
+            ExtraProcessor::EndOnly(Box::new(processor))
+        }));
         self
     }
 

@@ -52,18 +52,16 @@ impl Processors {
     fn add_boxed(&mut self, mut processor: Box<dyn opentelemetry_sdk::trace::SpanProcessor>) {
         // Set now: once shared, the processor is behind an `Arc`.
         processor.set_resource(&self.resource);
-        self.shared
-            .push(crate::own_spans::SharedProcessor::Other(
-                std::sync::Arc::from(processor),
-            ));
+        self.shared.push(crate::own_spans::SharedProcessor::Other(
+            std::sync::Arc::from(processor),
+        ));
     }
 
     fn add_batch(&mut self, mut batch: SpanBatch) {
         opentelemetry_sdk::trace::SpanProcessor::set_resource(&mut batch, &self.resource);
-        self.shared
-            .push(crate::own_spans::SharedProcessor::Batch(
-                std::sync::Arc::new(batch),
-            ));
+        self.shared.push(crate::own_spans::SharedProcessor::Batch(
+            std::sync::Arc::new(batch),
+        ));
     }
 }
 
