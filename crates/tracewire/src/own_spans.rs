@@ -541,10 +541,8 @@ mod tests {
         }
     }
 
-    /// A dropped span's record box is the next span's (no allocation), up
-    /// to the bound a thread keeps; a kept box comes back empty.
-    #[test]
-    fn a_dropped_spans_record_box_is_the_next_spans() {
+    /// A recorder always sampling, delivering to a counter.
+    fn counted_recorder() -> (Arc<Count>, Arc<SpanRecorder>) {
         let count = Arc::new(Count::default());
         let recorder = Arc::new(SpanRecorder::new(
             crate::config::SamplerConfig::AlwaysOn,
@@ -552,6 +550,14 @@ mod tests {
             vec![SharedProcessor::Other(count.clone())],
             None,
         ));
+        (count, recorder)
+    }
+
+    /// A dropped span's record box is the next span's (no allocation), up
+    /// to the bound a thread keeps; a kept box comes back empty.
+    #[test]
+    fn a_dropped_spans_record_box_is_the_next_spans() {
+        let (count, recorder) = counted_recorder();
         let tracer = OwnTracer::new(recorder, "test");
         let address =
             |span: &OwnSpan| -> *const Option<SpanData> { &**span.record.as_ref().expect("a box") };
@@ -589,13 +595,7 @@ mod tests {
     /// SDK's spans check the provider the same way), and none is recorded.
     #[test]
     fn nothing_is_delivered_after_shutdown() {
-        let count = Arc::new(Count::default());
-        let recorder = Arc::new(SpanRecorder::new(
-            crate::config::SamplerConfig::AlwaysOn,
-            SpanLimits::default(),
-            vec![SharedProcessor::Other(count.clone())],
-            None,
-        ));
+        let (count, recorder) = counted_recorder();
         let tracer = OwnTracer::new(Arc::clone(&recorder), "test");
         let start = || tracer.start_in(&Context::new(), || SpanBuilder::from_name("op"));
 

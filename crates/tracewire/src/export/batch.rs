@@ -83,6 +83,32 @@ struct State {
     closed: Option<Result<(), String>>,
 }
 
+impl Shared {
+    /// Waits, until `deadline`, for the export thread to make `answer`
+    /// give something; `None` when the deadline passes first.
+    fn answer<T>(
+        &self,
+        mut state: MutexGuard<'_, State>,
+        deadline: Instant,
+        answer: impl Fn(&State) -> Option<T>,
+    ) -> Option<T> {
+        loop {
+            if let Some(found) = answer(&state) {
+                return Some(found);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            state = self
+                .answered
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
 /// Locks `mutex`, also after a panic elsewhere: the state stays consistent
 /// (every update is a single assignment), and telemetry must not panic.
 fn lock(mutex: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -191,25 +217,19 @@ impl SpanProcessor for SpanBatch {
         state.flushes_asked += 1;
         let ticket = state.flushes_asked;
         self.shared.work.notify_one();
-        while state.flushes_done < ticket {
-            if state.closed.is_some() {
-                return Err(OTelSdkError::AlreadyShutdown);
+        let answer = self.shared.answer(state, deadline, |state| {
+            if state.flushes_done >= ticket {
+                Some(match &state.flush_failure {
+                    None => Ok(()),
+                    Some(failure) => Err(OTelSdkError::InternalFailure(failure.clone())),
+                })
+            } else if state.closed.is_some() {
+                Some(Err(OTelSdkError::AlreadyShutdown))
+            } else {
+                None
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(OTelSdkError::Timeout(FLUSH_TIMEOUT));
-            }
-            state = self
-                .shared
-                .answered
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
-        }
-        match &state.flush_failure {
-            None => Ok(()),
-            Some(failure) => Err(OTelSdkError::InternalFailure(failure.clone())),
-        }
+        });
+        answer.unwrap_or(Err(OTelSdkError::Timeout(FLUSH_TIMEOUT)))
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
@@ -221,22 +241,12 @@ impl SpanProcessor for SpanBatch {
         state.closing = true;
         state.closing_deadline = Some(deadline);
         self.shared.work.notify_one();
-        let result = loop {
-            if let Some(result) = &state.closed {
-                break result.clone();
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(OTelSdkError::Timeout(timeout));
-            }
-            state = self
-                .shared
-                .answered
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
+        let Some(result) = self
+            .shared
+            .answer(state, deadline, |state| state.closed.clone())
+        else {
+            return Err(OTelSdkError::Timeout(timeout));
         };
-        drop(state);
         // The thread set `closed` as its last act: the join is immediate.
         let thread = self
             .thread
