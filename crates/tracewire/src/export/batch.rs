@@ -146,7 +146,8 @@ impl SpanBatch {
             shared: Arc::clone(&shared),
             exporter,
             batch_size,
-            schedule_delay: settings.schedule_delay,
+            // A zero delay would make the thread spin.
+            schedule_delay: settings.schedule_delay.max(Duration::from_millis(1)),
             value_length_limit,
         };
         let thread = std::thread::Builder::new()
@@ -295,7 +296,9 @@ impl<E: SpanExporter> ExportThread<E> {
         // The spans taken last round: the next buffer is made as large.
         let mut last_round = 0;
         loop {
-            let fresh = Vec::with_capacity(last_round.max(self.batch_size));
+            // As large as the last round, within four batches (a burst's
+            // backlog need not size every buffer after it).
+            let fresh = Vec::with_capacity(last_round.clamp(self.batch_size, 4 * self.batch_size));
             let mut state = lock(&self.shared.state);
             loop {
                 let due = state.resource.is_some()
