@@ -259,7 +259,10 @@ impl<A: AttributeList> Operation<A> {
         let start = Instant::now();
         let mut span_start = None;
         let started = tracer.start(parent, || {
-            let mut all: Vec<KeyValue> = Vec::with_capacity(attributes.as_ref().len() + 4);
+            // Room for the span's own: an integration keeping no metric
+            // attributes (tracewire-sqlx) adds six here, and a vector grown
+            // past its capacity is a reallocation per operation.
+            let mut all: Vec<KeyValue> = Vec::with_capacity(attributes.as_ref().len() + 8);
             all.extend_from_slice(attributes.as_ref());
             span_attributes(&mut all);
             let now = opentelemetry::time::now();
