@@ -10,7 +10,7 @@ use tracewire::metrics::Histogram;
 use tracewire::otel::trace::SpanKind;
 use tracewire::otel::{Context, KeyValue, StringValue};
 
-use crate::sanitize::{is_blocking, normalized, query_text};
+use crate::sanitize::{CommandName, is_blocking, query_text};
 
 const SCOPE: &str = "tracewire-redis";
 
@@ -169,8 +169,8 @@ impl Operation {
             .first()
             .map(|n| String::from_utf8_lossy(n).into_owned())
             .unwrap_or_default();
-        let upper = normalized(sent.as_bytes());
-        let blocking = is_blocking(&upper, args.get(1..).unwrap_or_default());
+        let upper = CommandName::of(sent.as_bytes());
+        let blocking = is_blocking(upper.as_str(), args.get(1..).unwrap_or_default());
         let name = match upper.as_str() {
             // A script's identity names the span, as semconv asks.
             "EVALSHA" | "FCALL" | "FCALL_RO" => match args.get(1) {

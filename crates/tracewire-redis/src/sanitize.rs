@@ -33,9 +33,38 @@ fn shape(command: &str) -> Shape {
     }
 }
 
-/// The upper-cased command name (`db.operation.name` keeps it as sent).
-pub(crate) fn normalized(command: &[u8]) -> String {
-    String::from_utf8_lossy(command).to_ascii_uppercase()
+/// A command name upper-cased on the stack, to match against the commands
+/// this module knows (`db.operation.name` keeps the name as sent). Every
+/// command is called on every traced operation: no allocation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CommandName {
+    upper: [u8; Self::LONGEST],
+    len: usize,
+}
+
+impl CommandName {
+    /// Longer than any command matched here (`BRPOPLPUSH`, `FCALL_RO`):
+    /// a longer name matches none of them and is kept as empty.
+    const LONGEST: usize = 16;
+
+    pub(crate) fn of(command: &[u8]) -> Self {
+        let mut upper = [0; Self::LONGEST];
+        if command.len() > Self::LONGEST {
+            return Self { upper, len: 0 };
+        }
+        for (to, from) in upper.iter_mut().zip(command) {
+            *to = from.to_ascii_uppercase();
+        }
+        Self {
+            upper,
+            len: command.len(),
+        }
+    }
+
+    /// The upper-cased name (empty when not valid UTF-8 or too long).
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.upper[..self.len]).unwrap_or("")
+    }
 }
 
 /// The longest `db.query.text` recorded, in bytes: a command with thousands
@@ -48,22 +77,29 @@ pub(crate) fn query_text(args: &[&[u8]]) -> String {
     let Some((name, rest)) = args.split_first() else {
         return String::new();
     };
-    let upper = normalized(name);
-    let mut text = String::from_utf8_lossy(name).into_owned();
-    let shape = shape(&upper);
+    let shape = shape(CommandName::of(name).as_str());
+    let keep = |i: usize| match shape {
+        Shape::AllKeys => true,
+        Shape::KeyThenPairs => i == 0 || !i.is_multiple_of(2),
+        Shape::Pairs => i.is_multiple_of(2),
+        Shape::Secret => false,
+        Shape::FirstOnly | Shape::KeyThenValues => i == 0,
+    };
+    // One allocation of the final size (within the cut and a character).
+    let len = name.len()
+        + rest
+            .iter()
+            .enumerate()
+            .map(|(i, arg)| 1 + if keep(i) { arg.len() } else { 1 })
+            .sum::<usize>();
+    let mut text = String::with_capacity(len.min(MAX_QUERY_TEXT + 4));
+    text.push_str(&String::from_utf8_lossy(name));
     for (i, arg) in rest.iter().enumerate() {
-        let keep = match shape {
-            Shape::AllKeys => true,
-            Shape::KeyThenPairs => i == 0 || i % 2 == 1,
-            Shape::Pairs => i % 2 == 0,
-            Shape::Secret => false,
-            Shape::FirstOnly | Shape::KeyThenValues => i == 0,
-        };
         if text.len() >= MAX_QUERY_TEXT {
             break;
         }
         text.push(' ');
-        if keep {
+        if keep(i) {
             text.push_str(&String::from_utf8_lossy(arg));
         } else {
             text.push('?');
@@ -136,6 +172,21 @@ mod tests {
         assert_eq!(text(&["AUTH", "default", "hunter2"]), "AUTH ? ?");
         assert_eq!(text(&["HELLO", "3", "AUTH", "u", "p"]), "HELLO ? ? ? ?");
         assert_eq!(text(&["auth", "hunter2"]), "auth ?");
+    }
+
+    #[test]
+    fn command_names_are_matched_upper_cased_and_odd_ones_match_nothing() {
+        assert_eq!(CommandName::of(b"blPop").as_str(), "BLPOP");
+        assert_eq!(CommandName::of(b"FCALL_RO").as_str(), "FCALL_RO");
+        assert_eq!(
+            CommandName::of(&[b'a'; 17]).as_str(),
+            "",
+            "longer than any known"
+        );
+        assert_eq!(CommandName::of(&[0xff, b'x']).as_str(), "", "not UTF-8");
+        // The shapes follow the upper-cased name, whatever the case sent.
+        assert_eq!(text(&["mset", "a", "1"]), "mset a ?");
+        assert_eq!(text(&["hello", "3", "AUTH", "u", "p"]), "hello ? ? ? ?");
     }
 
     #[test]

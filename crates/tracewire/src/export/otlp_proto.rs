@@ -775,6 +775,43 @@ mod tests {
         assert_eq!(ours, reference(&resource, spans).encode_to_vec());
     }
 
+    /// Lengths of the sizes the batch above leaves out: a span over 16 KiB
+    /// (three bytes), an event and a link over 127 bytes (two), a whole
+    /// request under 128 bytes (one).
+    #[test]
+    fn odd_lengths_are_the_generic_paths_bytes_too() {
+        let (resource, mut spans) = batch();
+        let long = "x".repeat(20_000);
+        spans[0].attributes.push(KeyValue::new("big", long.clone()));
+        spans[0].events.events.push(Event::new(
+            "big",
+            std::time::UNIX_EPOCH,
+            vec![KeyValue::new("e", long[..300].to_owned())],
+            0,
+        ));
+        let linked = spans[1].span_context.clone();
+        spans[0].links.links.push(Link::new(
+            linked,
+            vec![KeyValue::new("l", long[..300].to_owned())],
+            0,
+        ));
+        let ours = encode_export_request(&resource, &spans);
+        assert_eq!(ours, reference(&resource, spans).encode_to_vec());
+
+        let bare_resource = Resource::builder_empty().build();
+        let small = span(
+            context(1, 2, 0, false, ""),
+            0,
+            false,
+            SpanKind::Internal,
+            Status::Unset,
+            &InstrumentationScope::builder("s").build(),
+        );
+        let ours = encode_export_request(&bare_resource, std::slice::from_ref(&small));
+        assert!(ours.len() < 128, "{} bytes", ours.len());
+        assert_eq!(ours, reference(&bare_resource, vec![small]).encode_to_vec());
+    }
+
     #[test]
     fn a_partial_success_is_read_from_the_response() {
         use opentelemetry_proto::tonic::collector::trace::v1::{

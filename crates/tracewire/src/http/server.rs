@@ -204,26 +204,23 @@ pub fn request_attributes(
                 .and_then(|x| x.split(',').next())
                 .map(str::trim)
         });
-    match (client, request.peer) {
+    // The peer's address text, looked up once for both attributes.
+    let peer = request
+        .peer
+        .map(|peer| (strings.ip_addresses.of(peer.ip()), peer.port()));
+    match (client, &peer) {
         (Some(client), _) => a.push(KeyValue::new(
             attr::CLIENT_ADDRESS,
             split_host(client).0.to_owned(),
         )),
-        (None, Some(peer)) => a.push(KeyValue::new(
-            attr::CLIENT_ADDRESS,
-            strings.ip_addresses.of(peer.ip()),
-        )),
+        (None, Some((address, _))) => {
+            a.push(KeyValue::new(attr::CLIENT_ADDRESS, address.clone()));
+        }
         (None, None) => {}
     }
-    if let Some(peer) = request.peer {
-        a.push(KeyValue::new(
-            attr::NETWORK_PEER_ADDRESS,
-            strings.ip_addresses.of(peer.ip()),
-        ));
-        a.push(KeyValue::new(
-            attr::NETWORK_PEER_PORT,
-            i64::from(peer.port()),
-        ));
+    if let Some((address, port)) = peer {
+        a.push(KeyValue::new(attr::NETWORK_PEER_ADDRESS, address));
+        a.push(KeyValue::new(attr::NETWORK_PEER_PORT, i64::from(port)));
     }
     if let Some(agent) = seen.user_agent {
         a.push(KeyValue::new(
