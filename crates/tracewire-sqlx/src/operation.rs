@@ -146,7 +146,7 @@ struct Described {
 type DescribedCache = HashMap<
     (usize, usize, bool),
     (Box<str>, Arc<Described>),
-    std::hash::BuildHasherDefault<tracewire::http::SmallKeyHasher>,
+    std::hash::BuildHasherDefault<tracewire::hashers::SmallKeyHasher>,
 >;
 
 static DESCRIBED: LazyLock<RwLock<DescribedCache>> = LazyLock::new(Default::default);

@@ -43,6 +43,7 @@ mod env;
 mod error;
 mod errors;
 mod export;
+pub mod hashers;
 pub mod http;
 mod installed;
 pub mod instrumentation;

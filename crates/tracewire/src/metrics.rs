@@ -171,25 +171,7 @@ impl Hasher for Fnv {
     }
 }
 
-/// The fingerprints are already hashes: use them as they are.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Slots = HashMap<u64, Box<[Option<Exemplar>]>, BuildHasherDefault<PassThrough>>;
+type Slots = HashMap<u64, Box<[Option<Exemplar>]>, BuildHasherDefault<crate::hashers::PassThrough>>;
 
 static RESERVOIRS: LazyLock<RwLock<HashMap<String, Arc<ExemplarReservoir>>>> =
     LazyLock::new(Default::default);
@@ -297,7 +279,7 @@ impl BoundHistogram {
 /// Bounded: past the cap, or without a key, values are recorded unbound.
 #[derive(Debug)]
 pub struct BoundHistograms<K> {
-    handles: RwLock<HashMap<K, BoundHistogram, BuildHasherDefault<crate::http::SmallKeyHasher>>>,
+    handles: RwLock<HashMap<K, BoundHistogram, BuildHasherDefault<crate::hashers::SmallKeyHasher>>>,
 }
 
 impl<K> Default for BoundHistograms<K> {

@@ -53,7 +53,7 @@ pub struct AddressText(
     // Peer addresses are the process's own connections' and the map is
     // bounded: the quick hasher (no flooding to resist) saves ~100
     // instructions a lookup against SipHash.
-    RwLock<HashMap<IpAddr, StringValue, BuildHasherDefault<crate::http::SmallKeyHasher>>>,
+    RwLock<HashMap<IpAddr, StringValue, BuildHasherDefault<crate::hashers::SmallKeyHasher>>>,
 );
 
 impl AddressText {

@@ -15,7 +15,7 @@ mod server;
 
 pub use capture::{HeaderCapture, is_sensitive_header};
 pub use instruments::{ClientInstruments, ServerInstruments};
-pub use intern::{InternedRoute, SmallKeyHasher};
+pub use intern::InternedRoute;
 pub use method::KnownMethod;
 pub use redact::{REDACTED, SENSITIVE_QUERY_KEYS, redact_query, redact_url};
 pub use sampling::SamplingHint;
