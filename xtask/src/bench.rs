@@ -602,14 +602,94 @@ fn otlp_sink() -> Result<String, String> {
 }
 
 /// One set-up of `bench service`: name, label, environment.
+/// Makes at least 100 users exist and writes the wrk script asking for ids
+/// 1..=2×newest: half exist (a Redis hit after the first read), half do not
+/// (a Redis miss, then SQL) — on a fresh database and after any number of
+/// earlier runs alike. Every request is a server span with children.
+fn seed_users(addr: &str, script: &Path) -> Result<(), String> {
+    let create = |i: u64| -> Option<u64> {
+        let out = Command::new("curl")
+            .args(["-s", "-H", "content-type: application/json"])
+            .args(["-d", &format!("{{\"name\":\"user{i}\"}}")])
+            .arg(format!("http://{addr}/users"))
+            .output()
+            .ok()?;
+        let body = String::from_utf8_lossy(&out.stdout);
+        body.split("\"id\":")
+            .nth(1)?
+            .trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let mut newest = create(0).ok_or("creating a user failed")?;
+    while newest < 100 {
+        newest = create(newest).ok_or("creating a user failed")?;
+    }
+    std::fs::write(
+        script,
+        format!(
+            "math.randomseed(7)\nrequest = function()\n  return wrk.format(\"GET\", \"/users/\" .. math.random(1, {}))\nend\n",
+            2 * newest
+        ),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Switches callgrind's instrumentation of process `pid` on or off.
+fn callgrind_control(pid: u32, state: &str) -> Result<(), String> {
+    let status = Command::new("callgrind_control")
+        .args(["-i", state, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("callgrind_control -i {state} failed"))
+    }
+}
+
+/// The instructions a callgrind profile counted (its `totals:` line; its
+/// `summary:` line is written before instrumentation was switched on).
+fn callgrind_total(profile: &Path) -> Result<f64, String> {
+    let text = std::fs::read_to_string(profile).map_err(|e| e.to_string())?;
+    text.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("totals:"))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| format!("no totals in {}", profile.display()))
+}
+
+/// Stops `child` with SIGINT and waits up to `timeout` for it to exit (a
+/// profiled process writes its profile on the way out), then kills it.
+fn stop_and_wait(child: &mut Child, timeout: Duration) {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 type ServiceConfig = (&'static str, &'static str, Vec<(&'static str, String)>);
 
-/// `cargo xtask bench service [--rounds N] [--seconds S]`: the users example
+/// `cargo xtask bench service [--rounds N] [--seconds S] [--instructions]`: the users example
 /// (axum + sqlx on PostgreSQL + Redis) under a wrk load, the same release
 /// binary with full telemetry (100% sampled traces, metrics and logs over
 /// OTLP/HTTP to a local sink, JSON log lines) and with telemetry off
 /// (`OTEL_SDK_DISABLED=true`, no log lines), in interleaved runs; CPU time
-/// per request of the server process, as a ratio.
+/// per request of the server process, as a ratio. With `--instructions`:
+/// the server under callgrind instead, instructions per request over every
+/// thread (repeatable where CPU time on a shared VM is not), counted only
+/// during the measured load.
 pub fn service(root: &Path, args: &[String]) -> Result<(), String> {
     let value = |name: &str, default: u64| {
         args.iter()
@@ -618,8 +698,14 @@ pub fn service(root: &Path, args: &[String]) -> Result<(), String> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let rounds = value("--rounds", 5);
-    let seconds = value("--seconds", 5);
+    let instructions = args.iter().any(|a| a == "--instructions");
+    let rounds = value("--rounds", if instructions { 2 } else { 5 });
+    let seconds = value("--seconds", if instructions { 20 } else { 5 });
+    let callgrind_out =
+        instructions.then(|| std::env::temp_dir().join("tracewire-bench-users.callgrind"));
+    if instructions && !on_path("valgrind") {
+        return Err("`valgrind` is needed (apt-get install valgrind)".into());
+    }
     for tool in ["wrk", "taskset"] {
         if !on_path(tool) {
             return Err(format!(
@@ -641,14 +727,8 @@ pub fn service(root: &Path, args: &[String]) -> Result<(), String> {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let sink = otlp_sink()?;
-    // Half the ids exist (a Redis hit after the first read), half do not (a
-    // Redis miss, then SQL): every request is a server span with children.
+    // Written once the newest user's id is known (below).
     let script = std::env::temp_dir().join("tracewire-bench-users.lua");
-    std::fs::write(
-        &script,
-        "math.randomseed(7)\nrequest = function()\n  return wrk.format(\"GET\", \"/users/\" .. math.random(1, 200))\nend\n",
-    )
-    .map_err(|e| e.to_string())?;
 
     let full = |sampler: &str, arg: &str| {
         vec![
@@ -685,28 +765,23 @@ pub fn service(root: &Path, args: &[String]) -> Result<(), String> {
     for round in 0..rounds {
         for (index, (name, _, env)) in configs.iter().enumerate() {
             let mut command = Command::new("taskset");
+            command.args(["-c", "0"]);
+            if let Some(profile) = &callgrind_out {
+                // Instrumented only between `callgrind_control -i on` and
+                // `-i off`: start-up and warm-up run at native speed.
+                command
+                    .args(["valgrind", "-q", "--tool=callgrind", "--instr-atstart=no"])
+                    .arg(format!("--callgrind-out-file={}", profile.display()));
+            }
             command
-                .args(["-c", "0"])
                 .arg(&bin)
                 .arg("127.0.0.1:0")
                 .env("DATABASE_URL", &database)
                 .env("REDIS_URL", &redis)
                 .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-            let (child, addr) = start_listening(command)?;
+            let (mut child, addr) = start_listening(command)?;
             if !seeded {
-                for i in 0..100 {
-                    let _ = Command::new("curl")
-                        .args([
-                            "-s",
-                            "-o",
-                            "/dev/null",
-                            "-H",
-                            "content-type: application/json",
-                        ])
-                        .args(["-d", &format!("{{\"name\":\"user{i}\"}}")])
-                        .arg(format!("http://{addr}/users"))
-                        .status();
-                }
+                seed_users(&addr, &script)?;
                 seeded = true;
             }
             let url = format!("http://{addr}/users/1");
@@ -725,18 +800,37 @@ pub fn service(root: &Path, args: &[String]) -> Result<(), String> {
                     .arg(&url)
                     .output()
             };
+            let served = |out: std::io::Result<std::process::Output>| {
+                let out = out.map_err(|e| e.to_string())?;
+                let text = String::from_utf8_lossy(&out.stdout);
+                text.lines()
+                    .find(|l| l.contains("requests in"))
+                    .and_then(|l| l.split_whitespace().next())
+                    .and_then(|n| n.parse::<f64>().ok())
+                    .ok_or_else(|| format!("wrk output:\n{text}"))
+            };
+            if let Some(profile) = &callgrind_out {
+                // Counted from here: connections, caches and interning warm.
+                let _ = wrk(5);
+                callgrind_control(child.id(), "on")?;
+                let total = served(wrk(seconds));
+                callgrind_control(child.id(), "off")?;
+                stop_and_wait(&mut child, Duration::from_secs(120));
+                let total = total?;
+                let instructions = callgrind_total(profile)?;
+                let per_request = instructions / total;
+                eprintln!(
+                    "xtask: round {round} {name}: {total} requests, {per_request:.0} instructions/request"
+                );
+                samples.push((index, per_request, total / seconds as f64));
+                continue;
+            }
             let _ = wrk(1); // warm-up: connections, caches, interning
             let before = cpu_ticks(child.id()).ok_or("no /proc stat")?;
-            let out = wrk(seconds).map_err(|e| e.to_string())?;
+            let total = served(wrk(seconds));
             let after = cpu_ticks(child.id()).ok_or("no /proc stat")?;
             stop(child);
-            let text = String::from_utf8_lossy(&out.stdout);
-            let total = text
-                .lines()
-                .find(|l| l.contains("requests in"))
-                .and_then(|l| l.split_whitespace().next())
-                .and_then(|n| n.parse::<f64>().ok())
-                .ok_or_else(|| format!("wrk output:\n{text}"))?;
+            let total = total?;
             let cpu_us = (after - before) as f64 / clock_ticks_per_second() / total * 1e6;
             let rps = total / seconds as f64;
             eprintln!("xtask: round {round} {name}: {rps:.0} req/s, {cpu_us:.1} µs CPU/request");
@@ -762,8 +856,22 @@ pub fn service(root: &Path, args: &[String]) -> Result<(), String> {
                 .collect(),
         )
     };
+    if instructions {
+        println!(
+            "| users example, GET /users/{{id}}, half the ids existing, {rounds} interleaved rounds under callgrind | instructions/request, every thread (median) | ratio to off (median of the rounds' ratios) |"
+        );
+        println!("| --- | --- | --- |");
+        for (index, (name, label, _)) in configs.iter().enumerate() {
+            println!(
+                "| {label} (`{name}`) | {:.1}k | **{:.3}×** |",
+                per_config(index, |s| s.1) / 1000.0,
+                paired(index, |s| s.1),
+            );
+        }
+        return Ok(());
+    }
     println!(
-        "| users example, GET /users/{{1..200}}, {rounds} interleaved rounds | CPU/request (median) | ratio to off (median of the rounds' ratios) | throughput ratio |"
+        "| users example, GET /users/{{id}}, half the ids existing, {rounds} interleaved rounds | CPU/request (median) | ratio to off (median of the rounds' ratios) | throughput ratio |"
     );
     println!("| --- | --- | --- | --- |");
     for (index, (name, label, _)) in configs.iter().enumerate() {

@@ -8,7 +8,8 @@
 //! - `bench grpc` — instructions per unary gRPC call (callgrind), see `bench.rs`;
 //! - `bench client` — instructions per reqwest request, tracewire-reqwest vs reqwest-tracing;
 //! - `bench data` — instructions per SQL query, tracewire-sqlx vs sqlx-otel;
-//! - `bench service` — the users example under load, telemetry on vs off;
+//! - `bench service` — the users example under load, telemetry on vs off
+//!   (CPU time, or instructions under callgrind with `--instructions`);
 //! - `stack [down]` — `deploy/` with Docker Compose, waited until healthy;
 //! - `fuzz` — generated and mutated inputs for every parser of untrusted
 //!   input (`tests/src/bin/fuzz.rs`), 10⁶ cases per target by default.
@@ -41,7 +42,7 @@ tasks:
   bench grpc [--quick]
   bench client [--quick]
   bench data [--quick]
-  bench service [--rounds N] [--seconds S]
+  bench service [--rounds N] [--seconds S] [--instructions]
           instructions and allocations per request (callgrind) and a pinned wrk load run,
           our layer vs the bare router and the peer stacks, as ratios (needs valgrind, wrk)
 ";
