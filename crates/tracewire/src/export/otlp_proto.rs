@@ -478,41 +478,35 @@ impl Writer {
             return false;
         }
         let tag = ((field << 3) | LEN) as u8;
+        // AnyValue { string_value (1) | int_value (3) }, inside
+        // KeyValue { key (1), value (2) }.
+        let any_len = match value {
+            Value::String(s) => 2 + s.as_str().len(),
+            Value::I64(i) => 1 + varint_len(*i as u64),
+            _ => return false,
+        };
+        let kv_len = 2 + key.len() + 2 + any_len;
+        if kv_len >= SHORT {
+            return false;
+        }
+        self.out.reserve(2 + kv_len);
+        self.out
+            .extend_from_slice(&[tag, kv_len as u8, 0x0a, key.len() as u8]);
+        self.out.extend_from_slice(key);
         match value {
             Value::String(s) => {
                 let s = s.as_str().as_bytes();
-                // AnyValue { string_value (1) }, inside KeyValue { key (1), value (2) }.
-                let any_len = 2 + s.len();
-                let kv_len = 2 + key.len() + 2 + any_len;
-                if kv_len >= SHORT {
-                    return false;
-                }
-                self.out.reserve(2 + kv_len);
-                self.out
-                    .extend_from_slice(&[tag, kv_len as u8, 0x0a, key.len() as u8]);
-                self.out.extend_from_slice(key);
                 self.out
                     .extend_from_slice(&[0x12, any_len as u8, 0x0a, s.len() as u8]);
                 self.out.extend_from_slice(s);
-                true
             }
             Value::I64(i) => {
-                // AnyValue { int_value (3) }.
-                let any_len = 1 + varint_len(*i as u64);
-                let kv_len = 2 + key.len() + 2 + any_len;
-                if kv_len >= SHORT {
-                    return false;
-                }
-                self.out.reserve(2 + kv_len);
-                self.out
-                    .extend_from_slice(&[tag, kv_len as u8, 0x0a, key.len() as u8]);
-                self.out.extend_from_slice(key);
                 self.out.extend_from_slice(&[0x12, any_len as u8, 0x18]);
                 self.varint(*i as u64);
-                true
             }
-            _ => false,
+            _ => {}
         }
+        true
     }
 
     /// Each attribute as a `KeyValue` of repeated field `field`.
