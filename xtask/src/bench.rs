@@ -135,12 +135,7 @@ fn start_listening(mut command: Command) -> Result<(Child, String), String> {
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = child.kill();
-    let _ = child.wait();
+    stop_and_wait(&mut child, Duration::from_millis(300));
 }
 
 /// The instructions of one run under callgrind that each thread executes
@@ -601,7 +596,6 @@ fn otlp_sink() -> Result<String, String> {
     Ok(format!("http://{addr}"))
 }
 
-/// One set-up of `bench service`: name, label, environment.
 /// Makes at least 100 users exist and writes the wrk script asking for ids
 /// 1..=2×newest: half exist (a Redis hit after the first read), half do not
 /// (a Redis miss, then SQL) — on a fresh database and after any number of
@@ -679,6 +673,7 @@ fn stop_and_wait(child: &mut Child, timeout: Duration) {
     let _ = child.wait();
 }
 
+/// One set-up of `bench service`: name, label, environment.
 type ServiceConfig = (&'static str, &'static str, Vec<(&'static str, String)>);
 
 /// `cargo xtask bench service [--rounds N] [--seconds S] [--instructions]`: the users example

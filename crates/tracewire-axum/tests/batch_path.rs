@@ -128,37 +128,23 @@ async fn own_spans_through_the_batch_processor_are_the_sdks() {
             keys.contains(&"http.request.header.x-request-id"),
             "{keys:?}"
         );
-        if uri.starts_with("/users") {
-            let tier = keys.iter().position(|k| *k == "app.user.tier");
-            let agent = keys.iter().position(|k| *k == "user_agent.original");
-            assert!(tier > agent, "{keys:?}");
+        if uri == "/ok" {
+            continue;
         }
+        let tier = keys.iter().position(|k| *k == "app.user.tier");
+        let agent = keys.iter().position(|k| *k == "user_agent.original");
+        assert!(tier > agent, "{keys:?}");
+        let value = |key: &str| {
+            own.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .map(|kv| kv.value.to_string())
+        };
+        assert_eq!(value("url.path").as_deref(), Some("/users/7"));
+        assert_eq!(value("url.query").as_deref(), Some("page=2&token=REDACTED"));
+        assert_eq!(value("client.address").as_deref(), Some("10.0.0.2"));
+        assert_eq!(value("server.address").as_deref(), Some("shop.example"));
     }
-    let (own, _) = both_paths("/users/7?page=2&token=hunter2", 128).await;
-    let value = |key: &str| {
-        own.attributes
-            .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| kv.value.to_string())
-    };
-    assert_eq!(value("url.path").as_deref(), Some("/users/7"));
-    assert_eq!(value("url.query").as_deref(), Some("page=2&token=REDACTED"));
-    assert_eq!(value("client.address").as_deref(), Some("10.0.0.2"));
-    assert_eq!(value("server.address").as_deref(), Some("shop.example"));
-}
-
-/// A path too long to keep inline is kept all the same.
-#[tokio::test]
-async fn a_long_path_is_kept_whole() {
-    let long = format!("/users/{}", "7".repeat(300));
-    let (own, sdk) = both_paths(&long, 128).await;
-    assert_eq!(normalized(own.clone()), normalized(sdk));
-    let path = own
-        .attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == "url.path")
-        .map(|kv| kv.value.to_string());
-    assert_eq!(path.as_deref(), Some(long.as_str()));
 }
 
 /// With room for fewer attributes than the request has, both paths keep

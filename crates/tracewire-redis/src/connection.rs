@@ -181,7 +181,7 @@ impl Operation {
         };
         Self {
             name,
-            text: query_text(&args),
+            text: query_text(&upper, &args),
             batch_size: None,
             blocking,
         }

@@ -44,7 +44,8 @@ pub use connection::{ServerInfo, TracedConnection};
 /// syntax, key and field names kept, every value `?`, nothing after `AUTH`,
 /// `HELLO` or `MIGRATE`. Public for fuzzing and for adapters of other clients.
 pub fn query_text(args: &[&[u8]]) -> String {
-    sanitize::query_text(args)
+    let command = sanitize::CommandName::of(args.first().copied().unwrap_or_default());
+    sanitize::query_text(&command, args)
 }
 
 /// Opens a multiplexed connection from `client`, traced.

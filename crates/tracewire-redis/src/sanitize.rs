@@ -71,13 +71,14 @@ impl CommandName {
 /// of keys (`DEL k1 … k9999`) must not make a megabyte attribute.
 pub(crate) const MAX_QUERY_TEXT: usize = 2048;
 
-/// Sanitized text of one command: `args[0]` is the command name; cut at
+/// Sanitized text of one command: `args[0]` is the command name, `command`
+/// the same upper-cased (the caller has it already); cut at
 /// [`MAX_QUERY_TEXT`] bytes (on a character boundary).
-pub(crate) fn query_text(args: &[&[u8]]) -> String {
+pub(crate) fn query_text(command: &CommandName, args: &[&[u8]]) -> String {
     let Some((name, rest)) = args.split_first() else {
         return String::new();
     };
-    let shape = shape(CommandName::of(name).as_str());
+    let shape = shape(command.as_str());
     let keep = |i: usize| match shape {
         Shape::AllKeys => true,
         Shape::KeyThenPairs => i == 0 || !i.is_multiple_of(2),
@@ -132,7 +133,7 @@ mod tests {
 
     fn text(args: &[&str]) -> String {
         let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        query_text(&bytes)
+        crate::query_text(&bytes)
     }
 
     #[test]

@@ -821,6 +821,18 @@ mod tests {
         assert_eq!(ours, reference(&resource, spans).encode_to_vec());
     }
 
+    /// An internal span with nothing on it, of scope `s`.
+    fn plain_span() -> SpanData {
+        span(
+            context(1, 2, 0, false, ""),
+            0,
+            false,
+            SpanKind::Internal,
+            Status::Unset,
+            &InstrumentationScope::builder("s").build(),
+        )
+    }
+
     /// Lengths of the sizes the batch above leaves out: a span over 16 KiB
     /// (three bytes), an event and a link over 127 bytes (two), a whole
     /// request under 128 bytes (one).
@@ -845,14 +857,7 @@ mod tests {
         assert_eq!(ours, reference(&resource, spans).encode_to_vec());
 
         let bare_resource = Resource::builder_empty().build();
-        let small = span(
-            context(1, 2, 0, false, ""),
-            0,
-            false,
-            SpanKind::Internal,
-            Status::Unset,
-            &InstrumentationScope::builder("s").build(),
-        );
+        let small = plain_span();
         let ours = encode_export_request(&bare_resource, std::slice::from_ref(&small));
         assert!(ours.len() < 128, "{} bytes", ours.len());
         assert_eq!(ours, reference(&bare_resource, vec![small]).encode_to_vec());
@@ -878,14 +883,7 @@ mod tests {
         let resource = Resource::builder_empty()
             .with_attributes(attributes.clone())
             .build();
-        let mut one = span(
-            context(1, 2, 1, false, ""),
-            0,
-            false,
-            SpanKind::Internal,
-            Status::Unset,
-            &InstrumentationScope::builder("s").build(),
-        );
+        let mut one = plain_span();
         one.attributes = attributes;
         let ours = encode_export_request(&resource, std::slice::from_ref(&one));
         assert_eq!(ours, reference(&resource, vec![one]).encode_to_vec());
